@@ -1,0 +1,201 @@
+"""The ``hub`` command line: initialise, serve, manage members and keys, look at cases."""
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from hub.bootstrap import NotInitialised, bootstrap, init as init_hub
+from hub.config import Config
+from hub.domain.errors import DomainError
+from hub.security import keys
+
+console = Console()
+
+
+def _config() -> Config:
+    return Config.from_env()
+
+
+def _hub() -> Any:
+    try:
+        return bootstrap(_config())
+    except NotInitialised as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="log at INFO level")
+def main(verbose: bool) -> None:
+    """Retirement one-thing data-exchange hub. Configuration: HUB_* environment variables."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+
+@main.command()
+def init() -> None:
+    """Create the database schema and the hub's own key pair (idempotent)."""
+    cfg = _config()
+    created, hub = init_hub(cfg)
+    console.print(f"database ready: {cfg.database_url}")
+    console.print(("created" if created else "kept") + f" hub key {hub.keyid} in {cfg.key_dir}")
+
+
+@main.command()
+@click.option("--host", default=None, help="listen address (HUB_HOST)")
+@click.option("--port", default=None, type=int, help="listen port (HUB_PORT)")
+@click.option("--worker/--no-worker", default=None, help="run the push worker in this process")
+def serve(host: str | None, port: int | None, worker: bool | None) -> None:
+    """Serve the HTTP API (and, by default, the push worker)."""
+    from werkzeug.serving import make_server
+
+    from hub.http.app import create_app
+    from hub.worker import Worker
+
+    hub = _hub()
+    cfg = hub.config
+    app = create_app(hub=hub)
+    w = Worker(hub) if (cfg.run_worker if worker is None else worker) else None
+    if w:
+        w.start()
+    server = make_server(host or cfg.host, port or cfg.port, app, threaded=True)
+    stop = threading.Event()
+
+    def _term(*_: Any) -> None:
+        stop.set()
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, _term)
+    signal.signal(signal.SIGINT, _term)
+    click.echo(f"hub listening on http://{server.host}:{server.port} (worker: {'on' if w else 'off'})",
+               err=True)
+    try:
+        server.serve_forever()
+    finally:
+        if w:
+            w.stop()
+
+
+@main.command("worker")
+def worker_cmd() -> None:
+    """Run only the push worker (APScheduler)."""
+    from hub.worker import Worker
+
+    w = Worker(_hub())
+    w.start()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop.wait()
+    w.stop()
+
+
+@main.group()
+def members() -> None:
+    """Department systems and provincial units that talk to the hub."""
+
+
+@members.command("add")
+@click.argument("member_id")
+@click.option("--key-file", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="the member's Ed25519 public key (PEM)")
+@click.option("--key-id", default=None, help="the keyid its signatures name (default: thumbprint)")
+@click.option("--publish", multiple=True, help="an event type it may publish (repeatable)")
+@click.option("--subscribe", multiple=True, help="an event type it receives (repeatable)")
+@click.option("--push-url", default=None, help="where the hub pushes its events (else it pulls)")
+@click.option("--name", default=None, help="display name")
+@click.option("--role", multiple=True, help="a role, e.g. admin (repeatable)")
+def members_add(member_id: str, key_file: str, key_id: str | None, publish: tuple[str, ...],
+                subscribe: tuple[str, ...], push_url: str | None, name: str | None,
+                role: tuple[str, ...]) -> None:
+    """Register a member (or add a key and permissions to an existing one)."""
+    import contracts
+    from hub.services.members import add_member
+
+    unknown = [t for t in publish + subscribe if contracts.event_by_type(t) is None]
+    if unknown:
+        raise click.BadParameter(f"unknown event types: {', '.join(unknown)}")
+    try:
+        m = add_member(_hub(), member_id, Path(key_file).read_text("utf-8"), keyid=key_id,
+                       publish=list(publish), subscribe=list(subscribe), push_url=push_url,
+                       name=name, roles=list(role))
+    except DomainError as exc:
+        raise click.ClickException(f"{exc.code}: {exc.message}") from exc
+    console.print(f"member {m.id}: keys {', '.join(m.keyids)}")
+
+
+@members.command("list")
+@click.option("--json", "as_json", is_flag=True)
+def members_list(as_json: bool) -> None:
+    """Every member with its keys, permissions and push URL."""
+    from hub.services.members import list_members
+
+    ms = list_members(_hub())
+    if as_json:
+        click.echo(json.dumps([m.to_dict() for m in ms], ensure_ascii=False, indent=2))
+        return
+    t = Table("member", "keys", "publishes", "subscribes", "push url", "ack cursor")
+    for m in ms:
+        t.add_row(m.id, "\n".join(m.keyids), "\n".join(m.publish), "\n".join(m.subscribe),
+                  m.push_url or "(pull)", str(m.ack_cursor))
+    console.print(t)
+
+
+@main.group("keys")
+def keys_group() -> None:
+    """Key pairs for members."""
+
+
+@keys_group.command("generate")
+@click.argument("out_dir", type=click.Path(file_okay=False))
+@click.option("--name", default="member", help="file name stem")
+def keys_generate(out_dir: str, name: str) -> None:
+    """Write NAME.private.pem and NAME.public.pem, and print the key id."""
+    priv, pub = keys.write_keypair(Path(out_dir), name)
+    console.print(f"private: {priv}\npublic:  {pub}\nkeyid:   "
+                  f"{keys.key_id(keys.load_public_key(pub))}")
+
+
+@main.group()
+def case() -> None:
+    """Cases: the merged status of one application."""
+
+
+@case.command("show")
+@click.argument("case_id")
+@click.option("--json", "as_json", is_flag=True)
+def case_show(case_id: str, as_json: bool) -> None:
+    """Each item's state, reason, deadlines and history."""
+    from hub.services.case_view import show
+
+    try:
+        doc = show(_hub(), case_id, None)
+    except DomainError as exc:
+        raise click.ClickException(f"{exc.code}: {exc.message}") from exc
+    if as_json:
+        click.echo(json.dumps(doc, ensure_ascii=False, indent=2))
+        return
+    render_case(doc)
+
+
+def render_case(doc: dict[str, Any]) -> None:
+    console.print(f"[bold]case {doc['case_id']}[/] city {doc['city_code']} — {doc['state']}")
+    t = Table("item", "state", "reason", "promised by", "history")
+    for it in doc["items"]:
+        reason = (it.get("reason") or {}).get("message_zh", "")
+        hist = " → ".join(h["to"] for h in it.get("history", []))
+        t.add_row(f"{it['name_zh']}\n{it['code']}", f"{it['state_zh']}\n{it['state']}", reason,
+                  (it.get("deadlines") or {}).get("promised", it.get("deadline_note", "")), hist)
+    console.print(t)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

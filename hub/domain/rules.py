@@ -1,0 +1,204 @@
+"""Rules an application must meet beyond its JSON schema (DOMAIN.md §1-2).
+
+`check_application` expects a dict already valid against `application/1`; it returns every
+problem it finds, so that a clerk can correct a form in one go.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hub.domain import idnumber
+from hub.domain.errors import Problem
+from hub.domain.retirement import (
+    RetirementRules,
+    add_months,
+    legal_age_months,
+    months_between,
+    original_age_months,
+    parse_year_month,
+)
+
+SEX_ZH = {"male": "男", "female": "女"}
+
+
+def _years_months(total: int) -> tuple[int, int]:
+    return divmod(total, 12)
+
+
+def _age_en(total: int) -> str:
+    years, months = _years_months(total)
+    return f"{years} years {months} months"
+
+
+def _age_zh(total: int) -> str:
+    years, months = _years_months(total)
+    return f"{years}岁{months}个月"
+
+
+def check_application(app: dict[str, Any], rules: RetirementRules | None = None) -> list[Problem]:
+    """All problems found in a schema-valid application, in a stable order; [] when none."""
+    rules = rules or RetirementRules()
+    problems: list[Problem] = []
+    applicant = app.get("applicant") or {}
+    retirement = app.get("retirement") or {}
+    problems += _check_id_number(applicant)
+    problems += _check_retirement(applicant, retirement, rules)
+    if retirement.get("category") == "special_job_type_early":
+        problems += _check_special_job(app.get("special_job") or {}, rules)
+    return problems
+
+
+def _check_id_number(applicant: dict[str, Any]) -> list[Problem]:
+    number = applicant.get("id_number")
+    if not isinstance(number, str):
+        return []
+    if not idnumber.is_valid(number):
+        return [
+            Problem(
+                "id_number_check_character",
+                "$.applicant.id_number",
+                "the citizen ID number is not valid: its check character does not match "
+                "(ISO 7064 MOD 11-2) or its birth date is not a real date",
+                "公民身份号码无效：校验码不符（ISO 7064 MOD 11-2）或出生日期不存在",
+            )
+        ]
+    problems: list[Problem] = []
+    born = idnumber.birth_date(number)
+    born_month = f"{born.year:04d}-{born.month:02d}"
+    declared_birth = applicant.get("birth_month")
+    if isinstance(declared_birth, str) and declared_birth != born_month:
+        problems.append(
+            Problem(
+                "id_number_birth_mismatch",
+                "$.applicant.birth_month",
+                f"birth month {declared_birth} differs from the ID number's {born_month}",
+                f"出生年月 {declared_birth} 与公民身份号码中的 {born_month} 不一致",
+            )
+        )
+    id_sex = idnumber.sex(number)
+    declared_sex = applicant.get("sex")
+    if isinstance(declared_sex, str) and declared_sex != id_sex:
+        problems.append(
+            Problem(
+                "id_number_sex_mismatch",
+                "$.applicant.sex",
+                f"sex {declared_sex} differs from the ID number's {id_sex}",
+                f"性别（{SEX_ZH.get(declared_sex, declared_sex)}）与公民身份号码中的性别"
+                f"（{SEX_ZH[id_sex]}）不一致",
+            )
+        )
+    return problems
+
+
+def _check_retirement(
+    applicant: dict[str, Any], retirement: dict[str, Any], rules: RetirementRules
+) -> list[Problem]:
+    """The declared legal age and the retirement month against the computed legal age.
+
+    Uses the form's own birth month and sex (a mismatch with the ID is reported separately).
+    """
+    try:
+        birth = applicant["birth_month"]
+        birth_year, birth_month = parse_year_month(birth)
+        sex, identity, post_type = applicant["sex"], applicant["identity"], applicant["post_type"]
+        category = retirement["category"]
+        expected = legal_age_months(
+            category, sex, identity, post_type, birth_year, birth_month, rules
+        )
+    except (KeyError, TypeError, ValueError):
+        return []  # the schema reports what is missing or malformed
+
+    problems: list[Problem] = []
+    declared = retirement.get("legal_age")
+    declared = declared if isinstance(declared, dict) else {}
+    years, months = declared.get("years"), declared.get("months")
+    if isinstance(years, int) and isinstance(months, int):
+        declared_total = years * 12 + months
+        if declared_total != expected:
+            problems.append(
+                Problem(
+                    "legal_age_mismatch",
+                    "$.retirement.legal_age",
+                    f"legal retirement age {_age_en(declared_total)} is wrong: "
+                    f"expected {_age_en(expected)}",
+                    f"法定退休年龄 {_age_zh(declared_total)} 有误：应为{_age_zh(expected)}",
+                )
+            )
+
+    month = retirement.get("month")
+    try:
+        parse_year_month(month)
+    except ValueError:
+        return problems
+    legal_month = add_months(birth, expected)
+    flexible = retirement.get("flexible") or "none"
+    if category != "normal" and flexible != "none":
+        problems.append(
+            Problem(
+                "flexible_not_applicable",
+                "$.retirement.flexible",
+                f"flexible retirement applies only to category normal, not {category}",
+                "弹性退休仅适用于正常退休",
+            )
+        )
+        flexible = "none"
+
+    if flexible == "early":
+        floor_month = add_months(birth, original_age_months(sex, identity, post_type, rules))
+        early_by = months_between(month, legal_month)
+        if early_by > rules.flexible_early_max_months or month < floor_month:
+            earliest = max(add_months(legal_month, -rules.flexible_early_max_months), floor_month)
+            problems.append(
+                Problem(
+                    "flexible_early_too_early",
+                    "$.retirement.month",
+                    f"flexible early retirement in {month} is too early: the earliest is "
+                    f"{earliest} (at most {rules.flexible_early_max_months} months before "
+                    f"{legal_month} and never below the original age)",
+                    f"弹性提前退休时间 {month} 过早：最早为 {earliest}（最多提前"
+                    f"{rules.flexible_early_max_months}个月，且不得低于原法定退休年龄）",
+                )
+            )
+    elif month < legal_month:
+        problems.append(
+            Problem(
+                "retirement_before_legal_age",
+                "$.retirement.month",
+                f"retirement month {month} is before the legal retirement month {legal_month}",
+                f"退休时间 {month} 早于法定退休时间 {legal_month}",
+            )
+        )
+    elif flexible == "late":
+        late_by = months_between(legal_month, month)
+        if late_by > rules.flexible_late_max_months:
+            latest = add_months(legal_month, rules.flexible_late_max_months)
+            problems.append(
+                Problem(
+                    "flexible_late_too_late",
+                    "$.retirement.month",
+                    f"flexible late retirement in {month} is too late: the latest is {latest} "
+                    f"(at most {rules.flexible_late_max_months} months after {legal_month})",
+                    f"弹性延迟退休时间 {month} 过晚：最晚为 {latest}（最多延迟"
+                    f"{rules.flexible_late_max_months}个月）",
+                )
+            )
+    return problems
+
+
+def _check_special_job(special_job: dict[str, Any], rules: RetirementRules) -> list[Problem]:
+    kind = special_job.get("kind")
+    years = special_job.get("special_work_years")
+    minimum = rules.special_job_min_years.get(kind) if isinstance(kind, str) else None
+    if minimum is None or isinstance(years, bool) or not isinstance(years, (int, float)):
+        return []
+    if years < minimum:
+        return [
+            Problem(
+                "special_job_years_short",
+                "$.special_job.special_work_years",
+                f"{years} years in the special job ({kind}) is short of the {minimum} required",
+                f"从事特殊工种（{kind}）年限 {years} 年，不足规定的 {minimum} 年",
+            )
+        ]
+    return []

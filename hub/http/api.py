@@ -1,0 +1,79 @@
+"""The member-facing API (v1): publish, feed, acknowledge, case status. Views stay thin."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Blueprint, Response, g, request
+
+from hub.domain.errors import DomainError, Problem
+from hub.http.auth import hub_of_app, signed
+from hub.services import case_view, deliveries, publish
+from hub.services.envelope import BATCH, STRUCTURED
+
+bp = Blueprint("api", __name__, url_prefix="/v1")
+
+
+def _json(body: Any, status: int = 200) -> Response:
+    return Response(json.dumps(body, ensure_ascii=False), status=status,
+                    mimetype="application/json")
+
+
+def _bad(code: str, path: str, en: str, zh: str, status: int = 400) -> DomainError:
+    return DomainError(code, en, zh, status=status, problems=[Problem(code, path, en, zh)])
+
+
+def _parse_json() -> Any:
+    raw = request.get_data(cache=True)
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise _bad("malformed_json", "$", f"the body is not valid UTF-8 JSON: {exc}",
+                   "请求体不是合法的 UTF-8 JSON") from exc
+
+
+def _int_arg(name: str, default: int | None, minimum: int = 0) -> int | None:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit() or int(raw) < minimum:
+        raise _bad("invalid_query", f"$.query.{name}",
+                   f"'{name}' must be an integer >= {minimum}", f"参数“{name}”必须是不小于{minimum}的整数")
+    return int(raw)
+
+
+@bp.post("/events")
+@signed
+def post_events() -> Response:
+    ctype = (request.mimetype or "").lower()
+    if ctype not in (STRUCTURED, BATCH):
+        raise _bad("unsupported_media_type", "$",
+                   f"Content-Type must be {STRUCTURED} or {BATCH}",
+                   f"Content-Type 必须为 {STRUCTURED} 或 {BATCH}", status=415)
+    receipts = publish.publish(hub_of_app(), g.member_id, _parse_json(), batch=ctype == BATCH)
+    return _json({"receipts": [r.to_dict() for r in receipts]}, 202)
+
+
+@bp.get("/feed")
+@signed
+def get_feed() -> Response:
+    after = _int_arg("after", None)
+    limit = _int_arg("limit", 100, minimum=1)
+    return _json(deliveries.feed(hub_of_app(), g.member_id, after, limit or 100))
+
+
+@bp.post("/feed/ack")
+@signed
+def post_ack() -> Response:
+    body = _parse_json()
+    cursor = body.get("cursor") if isinstance(body, dict) else None
+    if not isinstance(cursor, int) or isinstance(cursor, bool) or cursor < 0:
+        raise _bad("invalid_ack", "$.cursor", "'cursor' must be a non-negative integer",
+                   "“cursor”必须是非负整数", status=422)
+    return _json(deliveries.ack(hub_of_app(), g.member_id, cursor))
+
+
+@bp.get("/cases/<case_id>")
+@signed
+def get_case(case_id: str) -> Response:
+    return _json(case_view.show(hub_of_app(), case_id, g.member_id))

@@ -1,0 +1,150 @@
+"""The OpenAPI 3.1 document: every endpoint and every error it can answer."""
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+import contracts
+
+SIGNED = [{"httpSignature": []}]
+
+
+def _problem(desc: str) -> dict[str, Any]:
+    return {"description": desc,
+            "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+
+
+def _json(ref: str, desc: str) -> dict[str, Any]:
+    return {"description": desc,
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}}}
+
+
+AUTH_ERRORS = {
+    "401": _problem("signature missing, malformed, invalid, expired, unknown key or replayed nonce"),
+    "413": _problem("body larger than the configured limit"),
+}
+
+
+@lru_cache(maxsize=1)
+def document() -> dict[str, Any]:
+    event_types = [e["type"] for e in contracts.events()]
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Retirement one-thing data-exchange hub (退休“一件事”数据共享中转)",
+            "version": "1.0.0",
+            "description": (
+                "Signed CloudEvents in, routed deliveries out. Every /v1 request carries an RFC 9421 "
+                "HTTP Message Signature (ed25519; covers @method @authority @path @query, plus "
+                "content-type and content-digest with a body; created, expires <= 5 min, keyid, "
+                "nonce, tag=\"retirement-hub\"). Errors are RFC 9457 problem documents."),
+        },
+        "components": {
+            "securitySchemes": {
+                "httpSignature": {"type": "apiKey", "in": "header", "name": "Signature",
+                                  "description": "RFC 9421 Signature and Signature-Input headers"},
+            },
+            "schemas": {
+                "Problem": {
+                    "type": "object",
+                    "required": ["type", "title", "status", "code", "detail", "detail_zh", "errors"],
+                    "properties": {
+                        "type": {"type": "string"}, "title": {"type": "string"},
+                        "status": {"type": "integer"}, "code": {"type": "string"},
+                        "detail": {"type": "string"}, "detail_zh": {"type": "string"},
+                        "errors": {"type": "array", "items": {
+                            "type": "object", "required": ["path", "code", "message", "message_zh"],
+                            "properties": {"path": {"type": "string"}, "code": {"type": "string"},
+                                           "message": {"type": "string"},
+                                           "message_zh": {"type": "string"}}}},
+                    },
+                },
+                "CloudEvent": {
+                    "type": "object",
+                    "required": ["specversion", "id", "source", "type", "subject", "data"],
+                    "properties": {
+                        "specversion": {"const": "1.0"}, "id": {"type": "string", "minLength": 1},
+                        "source": {"type": "string", "description": "the publishing member id"},
+                        "type": {"type": "string", "enum": event_types},
+                        "subject": {"type": "string", "description": "the case id"},
+                        "time": {"type": "string", "format": "date-time"},
+                        "dataschema": {"type": "string", "description": "the contract $id"},
+                        "datacontenttype": {"const": "application/json"},
+                        "data": {"type": "object"},
+                    },
+                },
+                "Receipts": {"type": "object", "required": ["receipts"], "properties": {
+                    "receipts": {"type": "array", "items": {"type": "object", "properties": {
+                        "id": {"type": "string"}, "source": {"type": "string"},
+                        "sequence": {"type": "integer"}, "received_at": {"type": "string"},
+                        "status": {"enum": ["accepted", "duplicate"]}}}}}},
+                "Feed": {"type": "object", "required": ["items", "next_cursor", "has_more"],
+                         "properties": {
+                             "items": {"type": "array", "items": {"type": "object", "properties": {
+                                 "cursor": {"type": "integer"},
+                                 "event": {"$ref": "#/components/schemas/CloudEvent"}}}},
+                             "next_cursor": {"type": "integer"}, "has_more": {"type": "boolean"}}},
+                "Ack": {"type": "object", "required": ["cursor"],
+                        "properties": {"cursor": {"type": "integer", "minimum": 0}}},
+                "AckResult": {"type": "object", "properties": {
+                    "cursor": {"type": "integer"}, "acknowledged": {"type": "integer"}}},
+                "CaseStatus": {"description": "the case-status contract plus per-item history",
+                               "$ref": contracts.schema_id("case-status")},
+            },
+        },
+        "paths": {
+            "/v1/events": {"post": {
+                "summary": "Publish one event or a batch (all or nothing)",
+                "security": SIGNED,
+                "requestBody": {"required": True, "content": {
+                    "application/cloudevents+json": {"schema": {"$ref": "#/components/schemas/CloudEvent"}},
+                    "application/cloudevents-batch+json": {"schema": {
+                        "type": "array", "items": {"$ref": "#/components/schemas/CloudEvent"}}}}},
+                "responses": {
+                    "202": _json("Receipts", "accepted and durable; one receipt per event"),
+                    "400": _problem("malformed JSON or an empty batch"),
+                    "403": _problem("source is not the signer, or the type may not be published"),
+                    "404": _problem("the case named by subject does not exist for this member"),
+                    "409": _problem("same id with other content, case exists, illegal item transition"),
+                    "415": _problem("content type is not CloudEvents structured or batch JSON"),
+                    "422": _problem("envelope, contract or domain rule problems, every one with its path"),
+                    **AUTH_ERRORS}}},
+            "/v1/feed": {"get": {
+                "summary": "The caller's events in order after a cursor",
+                "security": SIGNED,
+                "parameters": [
+                    {"name": "after", "in": "query", "schema": {"type": "integer", "minimum": 0},
+                     "description": "cursor; default: the last acknowledged one"},
+                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1,
+                                                                "maximum": 500}}],
+                "responses": {"200": _json("Feed", "events and the next cursor"),
+                              "400": _problem("bad query parameter"), **AUTH_ERRORS}}},
+            "/v1/feed/ack": {"post": {
+                "summary": "Acknowledge everything up to a cursor (records delivery)",
+                "security": SIGNED,
+                "requestBody": {"required": True, "content": {"application/json": {
+                    "schema": {"$ref": "#/components/schemas/Ack"}}}},
+                "responses": {"200": _json("AckResult", "recorded"),
+                              "400": _problem("malformed JSON"),
+                              "409": _problem("cursor beyond the end of the feed"),
+                              "422": _problem("cursor missing or not a non-negative integer"),
+                              **AUTH_ERRORS}}},
+            "/v1/cases/{case_id}": {"get": {
+                "summary": "The merged status of a case the caller takes part in",
+                "security": SIGNED,
+                "parameters": [{"name": "case_id", "in": "path", "required": True,
+                                "schema": {"type": "string"}}],
+                "responses": {"200": _json("CaseStatus", "each item's state, history, reasons, deadlines"),
+                              "404": _problem("no such case, or the caller takes no part in it"),
+                              **AUTH_ERRORS}}},
+            "/.well-known/jwks.json": {"get": {
+                "summary": "The hub's public keys (RFC 8037 OKP)",
+                "responses": {"200": {"description": "JWK set", "content": {
+                    "application/jwk-set+json": {"schema": {"type": "object"}}}}}}},
+            "/openapi.json": {"get": {"summary": "This document",
+                                      "responses": {"200": {"description": "OpenAPI 3.1"}}}},
+            "/healthz": {"get": {"summary": "Alive, database reachable",
+                                 "responses": {"200": {"description": "ok"},
+                                               "500": _problem("database unreachable")}}},
+        },
+    }

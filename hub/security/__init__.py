@@ -1,0 +1,51 @@
+"""Request/push signing (RFC 9421, ed25519) and key handling for the hub."""
+
+from .keys import (
+    generate_keypair,
+    jwk,
+    jwks,
+    key_id,
+    load_private_key,
+    load_public_key,
+    public_from_jwk,
+    public_from_pem,
+    public_key_pem,
+    write_keypair,
+)
+from .signing import (
+    MAX_WINDOW,
+    TAG,
+    HubAuth,
+    NonceCache,
+    SignatureError,
+    Verified,
+    content_digest,
+    request_url,
+    sign_headers,
+    verify_flask_request,
+    verify_request,
+)
+
+__all__ = [
+    "MAX_WINDOW",
+    "TAG",
+    "HubAuth",
+    "NonceCache",
+    "SignatureError",
+    "Verified",
+    "content_digest",
+    "generate_keypair",
+    "jwk",
+    "jwks",
+    "key_id",
+    "load_private_key",
+    "load_public_key",
+    "public_from_jwk",
+    "public_from_pem",
+    "public_key_pem",
+    "request_url",
+    "sign_headers",
+    "verify_flask_request",
+    "verify_request",
+    "write_keypair",
+]

@@ -1,0 +1,137 @@
+"""Delivery bookkeeping shared by pull (feed and ack) and push (the worker)."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+import contracts
+from hub.bootstrap import Hub
+from hub.domain.errors import DomainError, Problem
+from hub.services import outbox
+from hub.services.publish import react
+from hub.store import cases as case_store
+from hub.store.models import Delivery, DeliveryAttempt, Event, Member
+
+
+def _request_item_codes() -> dict[str, str]:
+    return {d["request_type"]: d["code"] for d in contracts.items() if d.get("request_type")}
+
+
+def feed(hub: Hub, member_id: str, after: int | None, limit: int) -> dict[str, Any]:
+    """The member's events in order after ``after`` (default: its last acknowledged cursor)."""
+    limit = max(1, min(limit, hub.config.feed_max_limit))
+    with hub.transaction() as s:
+        member = s.get(Member, member_id)
+        start = member.ack_cursor if (after is None and member) else (after or 0)
+        rows = s.execute(
+            select(Delivery.id, Event)
+            .join(Event, Event.seq == Delivery.event_seq)
+            .where(Delivery.member_id == member_id, Delivery.id > start)
+            .order_by(Delivery.id).limit(limit + 1)
+        ).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return {
+        "items": [{"cursor": did, "event": outbox.envelope(ev)} for did, ev in rows],
+        "next_cursor": rows[-1][0] if rows else start,
+        "has_more": more,
+    }
+
+
+def ack(hub: Hub, member_id: str, cursor: int) -> dict[str, Any]:
+    """Record that the member holds everything up to ``cursor``; items sent move to delivered."""
+    now = outbox.utcnow()
+    with hub.transaction() as s:
+        member = s.get(Member, member_id)
+        assert member is not None
+        top = s.scalar(select(func.max(Delivery.id)).where(Delivery.member_id == member_id)) or 0
+        if cursor > top:
+            raise DomainError(
+                "cursor_ahead", f"cursor {cursor} is beyond the last event of this feed ({top})",
+                f"确认位置 {cursor} 超出本成员订阅流的最后位置（{top}）", status=409,
+                problems=[Problem("cursor_ahead", "$.cursor", "beyond the feed", "超出订阅流")])
+        due = s.scalars(
+            select(Delivery).where(Delivery.member_id == member_id, Delivery.id <= cursor,
+                                   Delivery.state != "delivered")
+            .order_by(Delivery.id)
+        ).all()
+        for d in due:
+            _delivered(hub, s, d, now, "pull")
+        member.ack_cursor = max(member.ack_cursor or 0, cursor)
+        acked = len(due)
+    hub.wake()
+    return {"cursor": max(cursor, 0), "acknowledged": acked}
+
+
+def _delivered(hub: Hub, s: Session, d: Delivery, now: datetime, how: str) -> None:
+    d.state = "delivered"
+    d.delivered_at = now
+    d.delivered_by = how
+    d.next_attempt_at = None
+    ev = s.get(Event, d.event_seq)
+    code = _request_item_codes().get(ev.type) if ev else None
+    if ev is None or code is None:
+        return
+    case = case_store.get(s, ev.subject or "", for_update=True)
+    if case is not None and case.mark_delivered(code, now=now, by=d.member_id):
+        case_store.save(s, case)
+        react(hub, s, case)
+
+
+# ----- push ------------------------------------------------------------------------------
+
+def due_pushes(hub: Hub, limit: int = 50) -> list[tuple[int, str, dict[str, Any]]]:
+    now = outbox.utcnow()
+    with hub.transaction() as s:
+        rows = s.execute(
+            select(Delivery.id, Member.push_url, Event)
+            .join(Member, Member.id == Delivery.member_id)
+            .join(Event, Event.seq == Delivery.event_seq)
+            .where(Delivery.state == "pending", Member.push_url.is_not(None),
+                   Delivery.next_attempt_at <= now)
+            .order_by(Delivery.id).limit(limit)
+        ).all()
+    return [(did, url, outbox.envelope(ev)) for did, url, ev in rows]
+
+
+def record_attempt(hub: Hub, delivery_id: int, *, status: int | None, duration_ms: int,
+                   response: str | None, error: str | None,
+                   retry_after: float | None = None) -> str:
+    """Store one try; 2xx delivers, otherwise the retry schedule decides when, or gives up."""
+    now = outbox.utcnow()
+    with hub.transaction() as s:
+        d = s.get(Delivery, delivery_id)
+        if d is None or d.state != "pending":
+            return d.state if d else "missing"
+        d.attempts += 1
+        s.add(DeliveryAttempt(delivery_id=d.id, at=now, status_code=status,
+                              duration_ms=duration_ms, response=(response or "")[:2000] or None,
+                              error=(error or "")[:2000] or None))
+        if status is not None and 200 <= status < 300:
+            _delivered(hub, s, d, now, "push")
+        else:
+            d.last_error = error or f"HTTP {status}"
+            d.state, d.next_attempt_at = next_try(hub.config.retry_schedule_s, d.attempts, now,
+                                                  retry_after)
+        state = d.state
+    if state == "delivered":
+        hub.wake()
+    return state
+
+
+def next_try(schedule: tuple[float, ...], attempts: int, now: datetime,
+             retry_after: float | None) -> tuple[str, datetime | None]:
+    """The one place that decides: retry later, or dead-letter after the schedule."""
+    if attempts >= len(schedule):
+        return "dead", None
+    wait = max(schedule[attempts], retry_after or 0)
+    return "pending", now + timedelta(seconds=wait)
+
+
+def counts(hub: Hub) -> dict[str, int]:
+    with hub.transaction() as s:
+        return {state: n for state, n in s.execute(
+            select(Delivery.state, func.count()).group_by(Delivery.state))}

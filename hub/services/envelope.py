@@ -1,0 +1,153 @@
+"""CloudEvents envelope checks and data validation against the contract the event names.
+
+Checks here need no database: everything wrong with a request is collected before anything is
+stored, so a refused request leaves no trace and the caller sees every problem at once.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import contracts
+from hub.domain.errors import Problem
+from hub.domain.retirement import RetirementRules
+from hub.domain.rules import check_application
+
+STRUCTURED = "application/cloudevents+json"
+BATCH = "application/cloudevents-batch+json"
+REQUIRED_ATTRIBUTES = ("specversion", "id", "source", "type", "subject")
+KNOWN_ATTRIBUTES = set(REQUIRED_ATTRIBUTES) | {"time", "dataschema", "datacontenttype", "data"}
+_EXTENSION_NAME = re.compile(r"^[a-z0-9]{1,20}$")
+
+_ZH = {
+    "required": "缺少必填字段",
+    "additionalProperties": "包含合同未定义的字段",
+    "enum": "取值不在代码表内",
+    "const": "取值不正确",
+    "type": "数据类型不正确",
+    "pattern": "格式不正确",
+    "format": "格式不正确",
+    "minLength": "长度不足",
+    "maxLength": "长度超限",
+    "minimum": "数值过小",
+    "maximum": "数值过大",
+    "minItems": "条目过少",
+    "maxItems": "条目过多",
+    "uniqueItems": "条目重复",
+    "multipleOf": "数值精度不正确",
+    "not": "不允许出现该字段",
+}
+
+
+@dataclass(frozen=True)
+class IncomingEvent:
+    index: int
+    envelope: dict[str, Any]
+    digest: str
+
+    @property
+    def id(self) -> str:
+        return str(self.envelope["id"])
+
+    @property
+    def type(self) -> str:
+        return str(self.envelope["type"])
+
+    @property
+    def subject(self) -> str:
+        return str(self.envelope["subject"])
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return self.envelope["data"]  # type: ignore[no-any-return]
+
+
+def digest(envelope: dict[str, Any]) -> str:
+    """Content fingerprint for idempotency: same id and same content means the same event."""
+    canon = json.dumps(envelope, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return "sha256:" + hashlib.sha256(canon.encode("utf-8")).hexdigest()
+
+
+def schema_problems(schema_id: str, instance: Any, prefix: str) -> list[Problem]:
+    """Every way ``instance`` breaks the contract, each with its JSON path under ``prefix``."""
+    problems = []
+    validator = contracts.validator(schema_id)
+    for err in sorted(validator.iter_errors(instance), key=lambda e: list(e.absolute_path)):
+        path = prefix + err.json_path[1:]
+        if err.validator == "required" and "'" in err.message:
+            path += "." + err.message.split("'")[1]
+        problems.append(Problem(
+            code=f"schema_{err.validator}",
+            path=path,
+            message=err.message,
+            message_zh=_ZH.get(str(err.validator), "不符合数据合同"),
+        ))
+    return problems
+
+
+def check_envelope(ev: Any, index: int | None, member: str,
+                   allowed_types: list[str]) -> tuple[list[Problem], list[Problem]]:
+    """Returns (permission problems, contract problems) for one event."""
+    p = "$" if index is None else f"$[{index}]"
+    denied: list[Problem] = []
+    invalid: list[Problem] = []
+    if not isinstance(ev, dict):
+        return [], [Problem("envelope_not_object", p, "an event must be a JSON object",
+                            "事件必须是 JSON 对象")]
+    for attr in REQUIRED_ATTRIBUTES:
+        if not isinstance(ev.get(attr), str) or not ev.get(attr):
+            invalid.append(Problem("envelope_attribute_missing", f"{p}.{attr}",
+                                   f"CloudEvents attribute '{attr}' is required (non-empty string)",
+                                   f"缺少 CloudEvents 属性“{attr}”"))
+    if ev.get("specversion") not in (None, "1.0"):
+        invalid.append(Problem("envelope_specversion", f"{p}.specversion",
+                               "specversion must be '1.0'", "specversion 必须为 1.0"))
+    for attr in ev:
+        if attr not in KNOWN_ATTRIBUTES and not _EXTENSION_NAME.match(attr):
+            invalid.append(Problem("envelope_attribute_name", f"{p}.{attr}",
+                                   "extension attribute names are 1-20 lower-case letters or digits",
+                                   "扩展属性名只能由1至20位小写字母或数字组成"))
+    if ev.get("datacontenttype") not in (None, "application/json"):
+        invalid.append(Problem("envelope_datacontenttype", f"{p}.datacontenttype",
+                               "datacontenttype must be application/json",
+                               "datacontenttype 必须为 application/json"))
+    source = ev.get("source")
+    if isinstance(source, str) and source and source != member:
+        denied.append(Problem("source_mismatch", f"{p}.source",
+                              f"source must be the signing member '{member}'",
+                              f"source 必须是签名成员“{member}”"))
+    etype = ev.get("type")
+    spec = contracts.event_by_type(etype) if isinstance(etype, str) else None
+    if isinstance(etype, str) and etype:
+        if spec is None:
+            invalid.append(Problem("unknown_event_type", f"{p}.type",
+                                   f"unknown event type '{etype}'", f"未知的事件类型“{etype}”"))
+        elif etype not in allowed_types:
+            denied.append(Problem("type_not_allowed", f"{p}.type",
+                                  f"member '{member}' may not publish '{etype}'",
+                                  f"成员“{member}”无权发布“{etype}”"))
+    if spec is not None:
+        declared = ev.get("dataschema")
+        if declared is not None and declared != spec["dataschema"]:
+            invalid.append(Problem("dataschema_mismatch", f"{p}.dataschema",
+                                   f"dataschema must be {spec['dataschema']}",
+                                   f"dataschema 必须为 {spec['dataschema']}"))
+        if "data" not in ev:
+            invalid.append(Problem("data_missing", f"{p}.data", "event data is required",
+                                   "缺少事件数据 data"))
+        else:
+            invalid += schema_problems(spec["dataschema"], ev["data"], f"{p}.data")
+    return denied, invalid
+
+
+def rule_problems(ev: dict[str, Any], index: int | None,
+                  rules: RetirementRules) -> list[Problem]:
+    """Domain rules beyond the schema, for the contracts that have them."""
+    if ev.get("type") != contracts.event_type("application_submitted"):
+        return []
+    p = ("$" if index is None else f"$[{index}]") + ".data"
+    return [Problem(x.code, p + x.path[1:], x.message, x.message_zh)
+            for x in check_application(ev["data"], rules)]

@@ -1,0 +1,95 @@
+"""Store events and the deliveries they owe, inside the caller's transaction."""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+from typing import Any, Iterable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+import contracts
+from hub.services.envelope import digest
+from hub.store.models import CaseMember, Delivery, Event, Member
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def iso(dt: datetime) -> str:
+    return dt.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def envelope(ev: Event) -> dict[str, Any]:
+    """The stored event as the CloudEvent that crosses the wire."""
+    out: dict[str, Any] = {
+        "specversion": "1.0",
+        "id": ev.event_id,
+        "source": ev.source,
+        "type": ev.type,
+        "subject": ev.subject,
+        "datacontenttype": "application/json",
+    }
+    if ev.time:
+        out["time"] = ev.time
+    if ev.dataschema:
+        out["dataschema"] = ev.dataschema
+    out["data"] = ev.data
+    return out
+
+
+def store_event(session: Session, env: dict[str, Any], *, received_at: datetime,
+                fingerprint: str | None = None) -> Event:
+    row = Event(
+        event_id=env["id"], source=env["source"], type=env["type"], subject=env.get("subject"),
+        time=env.get("time"), dataschema=env.get("dataschema"), data=env["data"],
+        digest=fingerprint or digest(env), received_at=received_at,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def add_deliveries(session: Session, event: Event, members: Iterable[str], now: datetime) -> int:
+    n = 0
+    for member_id in sorted(set(members)):
+        m = session.get(Member, member_id)
+        if m is None:
+            continue
+        session.add(Delivery(
+            event_seq=event.seq, member_id=member_id, state="pending", attempts=0,
+            next_attempt_at=now if m.push_url else None, created_at=now,
+        ))
+        n += 1
+    return n
+
+
+def emit(session: Session, hub_member: str, type_key: str, subject: str, data: dict[str, Any],
+         recipients: Iterable[str], now: datetime, dataschema: str | None = None) -> Event:
+    """Publish an event as the hub itself, owed to ``recipients``."""
+    spec = next(e for e in contracts.events() if e["key"] == type_key)
+    env = {
+        "specversion": "1.0",
+        "id": str(uuid.uuid4()),
+        "source": hub_member,
+        "type": spec["type"],
+        "subject": subject,
+        "time": iso(now),
+        "dataschema": dataschema or spec["dataschema"],
+        "data": data,
+    }
+    ev = store_event(session, env, received_at=now)
+    add_deliveries(session, ev, recipients, now)
+    return ev
+
+
+def route_to_subscribers(session: Session, event: Event, now: datetime) -> int:
+    """Members subscribed to the type, and taking part in the case, get a copy."""
+    participants = set(session.scalars(
+        select(CaseMember.member_id).where(CaseMember.case_id == event.subject)))
+    targets = [
+        m.id for m in session.scalars(select(Member))
+        if event.type in (m.subscribe or []) and m.id != event.source and m.id in participants
+    ]
+    return add_deliveries(session, event, targets, now)

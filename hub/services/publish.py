@@ -1,0 +1,190 @@
+"""Accept events from a member: check everything first, then store and react in one transaction."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+import contracts
+from hub.bootstrap import Hub
+from hub.domain import case as C
+from hub.domain.errors import DomainError, Problem
+from hub.domain.projection import project
+from hub.domain.workdays import add_working_days
+from hub.services import outbox
+from hub.services.envelope import IncomingEvent, check_envelope, digest, rule_problems, schema_problems
+from hub.store import cases as case_store
+from hub.store.models import Event, Member
+
+
+@dataclass(frozen=True)
+class Receipt:
+    id: str
+    source: str
+    sequence: int
+    received_at: str
+    duplicate: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "source": self.source, "sequence": self.sequence,
+                "received_at": self.received_at,
+                "status": "duplicate" if self.duplicate else "accepted"}
+
+
+def invalid(code: str, en: str, zh: str, problems: list[Problem], status: int) -> DomainError:
+    return DomainError(code, en, zh, status=status, problems=problems)
+
+
+def publish(hub: Hub, member_id: str, payload: Any, *, batch: bool) -> list[Receipt]:
+    """Validate every event, then store and route them all or none."""
+    events = payload if batch else [payload]
+    if batch and (not isinstance(payload, list) or not payload):
+        raise invalid("batch_not_array", "a batch must be a non-empty JSON array",
+                      "批量事件必须是非空 JSON 数组", [Problem("batch_not_array", "$",
+                      "expected a non-empty array", "应为非空数组")], 400)
+    with hub.transaction() as s:
+        member = s.get(Member, member_id)
+        allowed = list(member.publish or []) if member else []
+    denied: list[Problem] = []
+    problems: list[Problem] = []
+    for i, ev in enumerate(events):
+        idx = i if batch else None
+        d, p = check_envelope(ev, idx, member_id, allowed)
+        denied += d
+        problems += p
+        if not d and not p:
+            problems += rule_problems(ev, idx, hub.rules)
+    if denied:
+        raise invalid("forbidden", "the member may not publish these events",
+                      "该成员无权发布这些事件", denied, 403)
+    if problems:
+        raise invalid("invalid_event", "the events do not satisfy their contracts",
+                      "事件不符合数据合同或业务规则", problems, 422)
+    incoming = [IncomingEvent(i, ev, digest(ev)) for i, ev in enumerate(events)]
+    prefix = (lambda i: f"$[{i}]") if batch else (lambda i: "$")
+    receipts: list[Receipt] = []
+    with hub.transaction() as s:
+        for ev in incoming:
+            try:
+                receipts.append(_accept(hub, s, member_id, ev))
+            except DomainError as exc:
+                exc.problems = [Problem(p.code, prefix(ev.index) + p.path[1:], p.message,
+                                        p.message_zh) for p in exc.problems] or [
+                    Problem(exc.code, prefix(ev.index), exc.message, exc.message_zh)]
+                raise
+    hub.wake()
+    return receipts
+
+
+def _accept(hub: Hub, s: Session, member_id: str, ev: IncomingEvent) -> Receipt:
+    existing = s.scalars(select(Event).where(Event.source == member_id,
+                                             Event.event_id == ev.id)).one_or_none()
+    if existing is not None:
+        if existing.digest != ev.digest:
+            raise DomainError(
+                "event_id_conflict",
+                f"event {ev.id} was already accepted with different content",
+                f"事件 {ev.id} 已以不同内容提交过",
+                status=409, problems=[Problem("event_id_conflict", "$.id",
+                                              "same id, different content", "同一事件编号内容不同")])
+        return _receipt(existing, duplicate=True)
+    now = outbox.utcnow()
+    env = dict(ev.envelope)
+    env.setdefault("dataschema", contracts.event_by_type(ev.type)["dataschema"])  # type: ignore[index]
+    row = outbox.store_event(s, env, received_at=now, fingerprint=ev.digest)
+    handler = HANDLERS.get(contracts.event_by_type(ev.type)["key"])  # type: ignore[index]
+    if handler is not None:
+        handler(hub, s, member_id, row)
+    outbox.route_to_subscribers(s, row, now)
+    return _receipt(row, duplicate=False)
+
+
+def _receipt(row: Event, *, duplicate: bool) -> Receipt:
+    return Receipt(row.event_id, row.source, row.seq, outbox.iso(row.received_at), duplicate)
+
+
+
+# ----- handlers: one function per event kind the hub reacts to -----------------------------
+
+def deadline(start: Any, days: int) -> Any:
+    return add_working_days(start, days)
+
+
+def on_application(hub: Hub, s: Session, member_id: str, ev: Event) -> None:
+    if case_store.get(s, ev.subject or "") is not None:
+        raise DomainError("case_exists", f"case {ev.subject} already exists",
+                          f"办件 {ev.subject} 已存在", status=409,
+                          problems=[Problem("case_exists", "$.subject", "case id already used",
+                                            "办件编号已被使用")])
+    case = C.Case.open(ev.subject or "", ev.data, hub.definitions(), now=ev.received_at,
+                       by=member_id, event_id=ev.event_id, deadline=deadline)
+    case_store.add(s, case, member_id)
+    react(hub, s, case)
+
+
+def on_approval(hub: Hub, s: Session, member_id: str, ev: Event) -> None:
+    case = _case_for(s, ev, member_id)
+    case.apply_approval(ev.data, hub.definitions(), now=ev.received_at, by=member_id,
+                        event_id=ev.event_id, deadline=deadline)
+    case_store.save(s, case)
+    react(hub, s, case)
+
+
+def on_progress(hub: Hub, s: Session, member_id: str, ev: Event) -> None:
+    case = _case_for(s, ev, member_id)
+    case.apply_progress(member_id, ev.data, hub.definitions(), now=ev.received_at,
+                        event_id=ev.event_id)
+    case_store.save(s, case)
+    react(hub, s, case)
+
+
+HANDLERS: dict[str, Callable[[Hub, Session, str, Event], None]] = {
+    "application_submitted": on_application,
+    "approval_decided": on_approval,
+    "item_progressed": on_progress,
+}
+
+
+def _case_for(s: Session, ev: Event, member_id: str) -> C.Case:
+    case = case_store.get(s, ev.subject or "", for_update=True)
+    if case is None or not case_store.takes_part(s, case.id, member_id):
+        raise DomainError("case_not_found", f"case {ev.subject} not found",
+                          f"未找到办件 {ev.subject}", status=404,
+                          problems=[Problem("case_not_found", "$.subject", "no such case",
+                                            "办件不存在")])
+    return case
+
+
+def react(hub: Hub, s: Session, case: C.Case) -> None:
+    """Turn what the aggregate raised into events and deliveries, in this transaction."""
+    defs = {d["code"]: d for d in hub.definitions()}
+    now = outbox.utcnow()
+    status_changed = False
+    while case.raised:
+        raised = case.raised.pop(0)
+        if isinstance(raised, C.ItemDispatched):
+            d = defs[raised.code]
+            payload = project(case.document, d.get("projection", {}))
+            problems = schema_problems(d["payload_contract"], payload, "$")
+            if problems:
+                case.fail_item(raised.code, {
+                    "code": "payload_invalid",
+                    "message_zh": "根据办件数据生成的推送内容不符合数据合同",
+                    "message_en": "; ".join(f"{p.path}: {p.message}" for p in problems)[:500],
+                }, now=now, by=hub.config.hub_member_id)
+                case_store.save(s, case)
+                continue
+            key = next(e["key"] for e in contracts.events() if e["type"] == d["request_type"])
+            outbox.emit(s, hub.config.hub_member_id, key, case.id, payload, [d["member"]], now,
+                        dataschema=d["payload_contract"])
+        elif isinstance(raised, C.ItemWithdrawn):
+            data = {"item": raised.code, "reason": raised.reason, "cancelled_at": outbox.iso(now)}
+            outbox.emit(s, hub.config.hub_member_id, "item_cancelled", case.id, data,
+                        [defs[raised.code]["member"]], now)
+        elif isinstance(raised, C.CaseChanged):
+            status_changed = True
+    if status_changed:
+        outbox.emit(s, hub.config.hub_member_id, "case_status_changed", case.id,
+                    case.status_document(hub.definitions()), [hub.config.hrss_member_id], now)

@@ -1,0 +1,138 @@
+"""Shared fixtures: a real hub on SQLite and on PostgreSQL, served over real HTTP."""
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import create_engine, text
+
+import contracts
+from hub.bootstrap import Hub, init
+from hub.client import HubClient
+from hub.config import Config
+from hub.security import keys
+from hub.services.members import add_member
+
+PG_URL = os.environ.get("HUB_TEST_POSTGRES_URL",
+                        "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def _pg_available() -> str | None:
+    try:
+        eng = create_engine(PG_URL, connect_args={"connect_timeout": 3})
+        with eng.connect() as c:
+            c.execute(text("SELECT 1"))
+        eng.dispose()
+        return None
+    except Exception as exc:  # noqa: BLE001 - any failure means no server answers
+        return f"PostgreSQL not reachable at {PG_URL}: {type(exc).__name__}"
+
+
+@pytest.fixture(scope="session")
+def pg_skip_reason() -> str | None:
+    return _pg_available()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path,
+                 pg_skip_reason: str | None) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'hub.db'}"
+        return
+    if pg_skip_reason:
+        pytest.skip(pg_skip_reason)
+    schema = "t_" + uuid.uuid4().hex[:12]
+    admin = create_engine(PG_URL)
+    with admin.begin() as c:
+        c.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as c:
+            c.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def hub_config(tmp_path: Path, database_url: str) -> Config:
+    return Config(database_url=database_url, key_dir=tmp_path / "keys", run_worker=False,
+                  retry_schedule_s=(0, 0.2, 0.5))
+
+
+@pytest.fixture
+def hub(hub_config: Config) -> Iterator[Hub]:
+    _, h = init(hub_config)
+    yield h
+    h.engine.dispose()
+
+
+@dataclass
+class Member:
+    id: str
+    key: Ed25519PrivateKey
+    keyid: str
+
+    def client(self, base_url: str) -> HubClient:
+        return HubClient(base_url, self.id, self.key, self.keyid)
+
+
+def _types(*keys_: str) -> list[str]:
+    return [contracts.event_type(k) for k in keys_]
+
+
+@pytest.fixture
+def make_member(hub: Hub):  # type: ignore[no-untyped-def]
+    def make(member_id: str, publish: list[str] | None = None,
+             subscribe: list[str] | None = None, push_url: str | None = None) -> Member:
+        key = keys.generate_keypair()
+        kid = f"{member_id}-{uuid.uuid4().hex[:6]}"
+        add_member(hub, member_id, keys.public_key_pem(key.public_key()), keyid=kid,
+                   publish=_types(*(publish or [])), subscribe=subscribe or [],
+                   push_url=push_url)
+        return Member(member_id, key, kid)
+
+    return make
+
+
+@pytest.fixture
+def members(make_member: Any) -> dict[str, Member]:
+    """The default cast: the HRSS entrance and the four department units, all pulling."""
+    return {
+        "hrss": make_member("hrss", ["application_submitted", "approval_decided"]),
+        **{m: make_member(m, ["item_progressed"])
+           for m in ("community", "hpf", "medical", "health")},
+    }
+
+
+class LiveServer:
+    def __init__(self, app: Any) -> None:
+        from werkzeug.serving import make_server
+
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.thread.join(5)
+
+
+@pytest.fixture
+def live_hub(hub: Hub) -> Iterator[LiveServer]:
+    """The hub's WSGI app behind a real HTTP server on a loopback port."""
+    from hub.http.app import create_app
+
+    srv = LiveServer(create_app(hub=hub))
+    yield srv
+    srv.stop()
+
+
+def case_id() -> str:
+    return f"RT320400-20261125-{uuid.uuid4().hex[:8]}"
