@@ -1,4 +1,4 @@
-"""The stand-in HRSS's own records: applicants, their contribution history, and the rules it applies.
+"""The stand-in HRSS's own records: applicants, their contributions, and the rules it applies.
 
 Nothing here talks to the network. `build_application` fills the application contract from the
 contract's example, `decide` computes the phase-2 approval result (DOMAIN.md §2 and §3).
