@@ -18,7 +18,7 @@ from hub.config import Config
 from hub.domain.errors import DomainError
 from hub.security import keys
 
-console = Console()
+
 
 
 def _config() -> Config:
@@ -45,8 +45,8 @@ def init() -> None:
     """Create the database schema and the hub's own key pair (idempotent)."""
     cfg = _config()
     created, hub = init_hub(cfg)
-    console.print(f"database ready: {cfg.database_url}")
-    console.print(("created" if created else "kept") + f" hub key {hub.keyid} in {cfg.key_dir}")
+    Console().print(f"database ready: {cfg.database_url}")
+    Console().print(("created" if created else "kept") + f" hub key {hub.keyid} in {cfg.key_dir}")
 
 
 @main.command()
@@ -129,7 +129,7 @@ def members_add(member_id: str, key_file: str, key_id: str | None, publish: tupl
                        name=name, roles=list(role))
     except DomainError as exc:
         raise click.ClickException(f"{exc.code}: {exc.message}") from exc
-    console.print(f"member {m.id}: keys {', '.join(m.keyids)}")
+    Console().print(f"member {m.id}: keys {', '.join(m.keyids)}")
 
 
 @members.command("list")
@@ -146,7 +146,7 @@ def members_list(as_json: bool) -> None:
     for m in ms:
         t.add_row(m.id, "\n".join(m.keyids), "\n".join(m.publish), "\n".join(m.subscribe),
                   m.push_url or "(pull)", str(m.ack_cursor))
-    console.print(t)
+    Console().print(t)
 
 
 @main.group("keys")
@@ -160,7 +160,7 @@ def keys_group() -> None:
 def keys_generate(out_dir: str, name: str) -> None:
     """Write NAME.private.pem and NAME.public.pem, and print the key id."""
     priv, pub = keys.write_keypair(Path(out_dir), name)
-    console.print(f"private: {priv}\npublic:  {pub}\nkeyid:   "
+    Console().print(f"private: {priv}\npublic:  {pub}\nkeyid:   "
                   f"{keys.key_id(keys.load_public_key(pub))}")
 
 
@@ -187,14 +187,14 @@ def case_show(case_id: str, as_json: bool) -> None:
 
 
 def render_case(doc: dict[str, Any]) -> None:
-    console.print(f"[bold]case {doc['case_id']}[/] city {doc['city_code']} — {doc['state']}")
+    Console().print(f"[bold]case {doc['case_id']}[/] city {doc['city_code']} — {doc['state']}")
     t = Table("item", "state", "reason", "promised by", "history")
     for it in doc["items"]:
         reason = (it.get("reason") or {}).get("message_zh", "")
         hist = " → ".join(h["to"] for h in it.get("history", []))
         t.add_row(f"{it['name_zh']}\n{it['code']}", f"{it['state_zh']}\n{it['state']}", reason,
                   (it.get("deadlines") or {}).get("promised", it.get("deadline_note", "")), hist)
-    console.print(t)
+    Console().print(t)
 
 
 if __name__ == "__main__":  # pragma: no cover
