@@ -195,6 +195,12 @@ def render_case(doc: dict[str, Any]) -> None:
         t.add_row(f"{it['name_zh']}\n{it['code']}", f"{it['state_zh']}\n{it['state']}", reason,
                   (it.get("deadlines") or {}).get("promised", it.get("deadline_note", "")), hist)
     Console().print(t)
+    if doc.get("issues"):
+        it = Table("reported", "by", "item", "code", "problem", title="issues 异常")
+        for i in doc["issues"]:
+            it.add_row(i["occurred_at"], i["reported_by"], i.get("item", ""), i["code"],
+                       i["message_zh"] + ("\n" + i["message_en"] if i.get("message_en") else ""))
+        Console().print(it)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -105,7 +105,7 @@ def members(make_member: Any) -> dict[str, Member]:
     """The default cast: the HRSS entrance and the four department units, all pulling."""
     return {
         "hrss": make_member("hrss", ["application_submitted", "approval_decided"]),
-        **{m: make_member(m, ["item_progressed"])
+        **{m: make_member(m, ["item_progressed", "issue_reported"])
            for m in ("community", "hpf", "medical", "health")},
     }
 

@@ -88,8 +88,27 @@ def document() -> dict[str, Any]:
                         "properties": {"cursor": {"type": "integer", "minimum": 0}}},
                 "AckResult": {"type": "object", "properties": {
                     "cursor": {"type": "integer"}, "acknowledged": {"type": "integer"}}},
-                "CaseStatus": {"description": "the case-status contract plus per-item history",
-                               "$ref": contracts.schema_id("case-status")},
+                "CaseStatus": {
+                    "description": "the case-status contract's fields plus each item's history, "
+                                   "the issues reported against the case and its timestamps",
+                    "type": "object",
+                    "required": ["case_id", "city_code", "state", "updated_at", "items", "issues"],
+                    "properties": {
+                        "case_id": {"type": "string"}, "city_code": {"type": "string"},
+                        "state": {"enum": contracts.codes("case_state")},
+                        "updated_at": {"type": "string"}, "created_at": {"type": "string"},
+                        "closed_at": {"type": "string"},
+                        "items": {"type": "array", "items": {
+                            "type": "object", "required": ["code", "state", "state_zh", "history"],
+                            "properties": {
+                                "code": {"type": "string"}, "name_zh": {"type": "string"},
+                                "state": {"enum": contracts.codes("item_state")},
+                                "state_zh": {"type": "string"}, "reason": {"type": "object"},
+                                "deadlines": {"type": "object"}, "result": {"type": "object"},
+                                "history": {"type": "array", "items": {"type": "object"}}}}},
+                        "issues": {"type": "array", "items": {"type": "object"}},
+                    },
+                },
             },
         },
         "paths": {

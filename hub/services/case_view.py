@@ -18,6 +18,7 @@ def show(hub: Hub, case_id: str, member_id: str | None) -> dict[str, Any]:
             raise DomainError("case_not_found", f"case {case_id} not found",
                               f"未找到办件 {case_id}", status=404)
         hist = case_store.history(s, case_id)
+        problems = case_store.issues(s, case_id)
     doc = case.status_document(hub.definitions())
     by_item: dict[str, list[dict[str, Any]]] = {}
     for h in hist:
@@ -33,6 +34,7 @@ def show(hub: Hub, case_id: str, member_id: str | None) -> dict[str, Any]:
         note = case.items[item["code"]].deadline_note
         if note:
             item["deadline_note"] = note
+    doc["issues"] = problems
     doc["created_at"] = iso(case.created_at)
     if case.closed_at:
         doc["closed_at"] = iso(case.closed_at)

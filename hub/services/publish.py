@@ -16,7 +16,7 @@ from hub.domain.workdays import add_working_days
 from hub.services import outbox
 from hub.services.envelope import IncomingEvent, check_envelope, digest, rule_problems, schema_problems
 from hub.store import cases as case_store
-from hub.store.models import Event, Member
+from hub.store.models import CaseIssueRow, Event, Member
 
 
 @dataclass(frozen=True)
@@ -140,10 +140,22 @@ def on_progress(hub: Hub, s: Session, member_id: str, ev: Event) -> None:
     react(hub, s, case)
 
 
+def on_issue(hub: Hub, s: Session, member_id: str, ev: Event) -> None:
+    case = _case_for(s, ev, member_id)
+    d = ev.data
+    s.add(CaseIssueRow(
+        case_id=case.id, member_id=member_id, item=d.get("item"), code=d["code"],
+        message_zh=d["message_zh"], message_en=d.get("message_en"), detail=d.get("detail"),
+        city_code=d.get("city_code"), occurred_at=d["occurred_at"], event_id=ev.event_id,
+        received_at=ev.received_at,
+    ))
+
+
 HANDLERS: dict[str, Callable[[Hub, Session, str, Event], None]] = {
     "application_submitted": on_application,
     "approval_decided": on_approval,
     "item_progressed": on_progress,
+    "issue_reported": on_issue,
 }
 
 

@@ -5,7 +5,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub.domain.case import Case, HistoryEntry, ItemStatus
-from hub.store.models import CaseItemHistoryRow, CaseItemRow, CaseMember, CaseRow
+from hub.store.models import CaseIssueRow, CaseItemHistoryRow, CaseItemRow, CaseMember, CaseRow
 
 
 def get(session: Session, case_id: str, *, for_update: bool = False) -> Case | None:
@@ -86,3 +86,13 @@ def history(session: Session, case_id: str) -> list[HistoryEntry]:
 
 def takes_part(session: Session, case_id: str, member_id: str) -> bool:
     return session.get(CaseMember, (case_id, member_id)) is not None
+
+
+def issues(session: Session, case_id: str) -> list[dict[str, object]]:
+    rows = session.scalars(select(CaseIssueRow).where(CaseIssueRow.case_id == case_id)
+                           .order_by(CaseIssueRow.id))
+    return [{k: v for k, v in {
+        "item": r.item, "code": r.code, "message_zh": r.message_zh, "message_en": r.message_en,
+        "detail": r.detail, "city_code": r.city_code, "occurred_at": r.occurred_at,
+        "reported_by": r.member_id, "event_id": r.event_id}.items() if v is not None}
+        for r in rows]

@@ -172,3 +172,21 @@ class CaseMember(Base):
     __tablename__ = "case_members"
     case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), primary_key=True)
     member_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class CaseIssueRow(Base):
+    """A problem a member reported against a case, kept for operators (never silently dropped)."""
+
+    __tablename__ = "case_issues"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    member_id: Mapped[str] = mapped_column(String(64))
+    item: Mapped[str | None] = mapped_column(String(64))
+    code: Mapped[str] = mapped_column(String(64))
+    message_zh: Mapped[str] = mapped_column(Text)
+    message_en: Mapped[str | None] = mapped_column(Text)
+    detail: Mapped[str | None] = mapped_column(Text)
+    city_code: Mapped[str | None] = mapped_column(String(6))
+    occurred_at: Mapped[str] = mapped_column(String(40))
+    event_id: Mapped[str] = mapped_column(String(200))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())

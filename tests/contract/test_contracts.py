@@ -30,6 +30,7 @@ SUBJECTS = {
     "hpf-withdrawal-request",
     "medical-transfer-request",
     "only-child-certificate-request",
+    "issue-report",
 }
 ITEM_CODES = [
     "retirement_approval",
@@ -704,6 +705,7 @@ def test_design_event_types_are_present() -> None:
         "item_progressed": ("cn.gov.js.retirement.item.progressed.v1", "progress"),
         "item_cancelled": ("cn.gov.js.retirement.item.cancelled.v1", "item-cancelled"),
         "case_status_changed": ("cn.gov.js.retirement.case.status-changed.v1", "case-status"),
+        "issue_reported": ("cn.gov.js.retirement.case.issue-reported.v1", "issue-report"),
     }
     for i in contracts.items():
         if i["settled_by"] == "department":

@@ -191,3 +191,23 @@ def test_batch_is_all_or_nothing_and_idempotent(live_hub, members, hub):  # type
     with pytest.raises(HubHTTPError) as err:
         hrss.publish(changed)
     assert err.value.status == 409 and err.value.problem["code"] == "event_id_conflict"
+
+
+def test_issue_reports_are_recorded_against_the_case(live_hub, members):  # type: ignore[no-untyped-def]
+    hrss = members["hrss"].client(live_hub.url)
+    cid = case_id()
+    hrss.emit("application_submitted", cid, contracts.example("application"))
+    community = members["community"].client(live_hub.url)
+    community.emit("issue_reported", cid, {
+        "item": "socialized_management", "code": "unknown_city",
+        "message_zh": "路由表中没有该城市", "message_en": "no route for the city",
+        "occurred_at": "2026-11-25T10:00:00Z", "city_code": "320999"})
+    doc = hrss.case(cid)
+    (issue,) = doc["issues"]
+    assert issue["code"] == "unknown_city" and issue["reported_by"] == "community"
+    assert issue["item"] == "socialized_management"
+    # a member outside the case cannot report on it
+    with pytest.raises(HubHTTPError) as err:
+        members["hpf"].client(live_hub.url).emit("issue_reported", case_id(), {
+            "code": "x", "message_zh": "x", "occurred_at": "2026-11-25T10:00:00Z"})
+    assert err.value.status in (403, 404)
