@@ -14,7 +14,8 @@ import contracts
 from hub.config import Config
 from hub.domain.retirement import RetirementRules
 from hub.security import keys
-from hub.store.db import create_schema, make_engine, session_factory
+from hub.store import migrate
+from hub.store.db import make_engine, session_factory
 
 
 @dataclass
@@ -61,7 +62,7 @@ def bootstrap(config: Config | None = None, *, create: bool = True) -> Hub:
             f"no hub key at {config.private_key_path}: run 'hub init' first")
     engine = make_engine(config.database_url)
     if create:
-        create_schema(engine)
+        migrate.upgrade(engine)
     private = keys.load_private_key(config.private_key_path)
     return Hub(
         config=config,

@@ -53,7 +53,12 @@ def init() -> None:
 @click.option("--host", default=None, help="listen address (HUB_HOST)")
 @click.option("--port", default=None, type=int, help="listen port (HUB_PORT)")
 @click.option("--worker/--no-worker", default=None, help="run the push worker in this process")
-def serve(host: str | None, port: int | None, worker: bool | None) -> None:
+@click.option("--workers", "http_workers", default=1, type=int,
+              help="HTTP worker processes; above 1 the API runs under gunicorn "
+                   "(run delivery workers separately with 'hub worker')")
+@click.option("--threads", default=8, type=int, help="threads per gunicorn worker")
+def serve(host: str | None, port: int | None, worker: bool | None, http_workers: int,
+          threads: int) -> None:
     """Serve the HTTP API (and, by default, the push worker)."""
     from werkzeug.serving import make_server
 
@@ -62,6 +67,12 @@ def serve(host: str | None, port: int | None, worker: bool | None) -> None:
 
     hub = _hub()
     cfg = hub.config
+    if http_workers > 1:
+        from hub.http.gunicorn import serve as gunicorn_serve
+
+        hub.engine.dispose()  # each gunicorn worker builds its own hub after the fork
+        gunicorn_serve(host or cfg.host, port or cfg.port, http_workers, threads)
+        return
     app = create_app(hub=hub)
     w = Worker(hub) if (cfg.run_worker if worker is None else worker) else None
     if w:
@@ -96,6 +107,32 @@ def worker_cmd() -> None:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     stop.wait()
     w.stop()
+
+
+@main.group()
+def db() -> None:
+    """Database schema (Alembic)."""
+
+
+@db.command("upgrade")
+@click.argument("revision", default="head")
+def db_upgrade(revision: str) -> None:
+    """Apply schema migrations up to REVISION (default: head)."""
+    from hub.store import migrate
+    from hub.store.db import make_engine
+
+    engine = make_engine(_config().database_url)
+    migrate.upgrade(engine, revision)
+    Console().print(f"database at revision {migrate.current(engine)}")
+
+
+@db.command("current")
+def db_current() -> None:
+    """Print the schema revision the database is at."""
+    from hub.store import migrate
+    from hub.store.db import make_engine
+
+    click.echo(migrate.current(make_engine(_config().database_url)) or "(empty)")
 
 
 @main.group()

@@ -24,7 +24,11 @@ class Config:
     feed_max_limit: int = 500
     signature_window_s: int = 300
     push_timeout_s: float = 10.0
-    retry_schedule_s: tuple[float, ...] = (0, 5, 30, 120, 600)
+    retry_schedule_s: tuple[float, ...] = (0, 5, 30, 120, 600, 1800, 3600) + (3600,) * 22
+    retry_jitter: float = 0.1
+    lease_s: float = 60.0
+    push_batch: int = 50
+    heartbeat_stale_s: float = 30.0
     worker_poll_s: float = 2.0
     run_worker: bool = True
     retirement_rules: Mapping[str, Any] = field(default_factory=dict)
@@ -56,6 +60,10 @@ class Config:
             "HUB_FEED_MAX_LIMIT": ("feed_max_limit", int),
             "HUB_PUSH_TIMEOUT_S": ("push_timeout_s", float),
             "HUB_WORKER_POLL_S": ("worker_poll_s", float),
+            "HUB_RETRY_JITTER": ("retry_jitter", float),
+            "HUB_LEASE_S": ("lease_s", float),
+            "HUB_PUSH_BATCH": ("push_batch", int),
+            "HUB_HEARTBEAT_STALE_S": ("heartbeat_stale_s", float),
         }
         for var, (name, conv) in simple.items():
             if var in env:

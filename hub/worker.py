@@ -13,7 +13,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from hub.bootstrap import Hub
 from hub.security.signing import HubAuth
-from hub.services import deliveries, members
+from hub.services import deliveries, members, operations, retry
 
 log = logging.getLogger("hub.worker")
 PUSH_JOB = "push-deliveries"
@@ -40,9 +40,8 @@ class Pusher:
             resp = self.http.post(url, data=body, headers=headers, auth=self.auth,
                                   timeout=self.hub.config.push_timeout_s)
             status, text = resp.status_code, resp.text[:2000]
-            ra = resp.headers.get("Retry-After")
-            if ra and ra.isdigit():
-                retry_after = float(ra)
+            retry_after = retry.parse_retry_after(resp.headers.get("Retry-After"),
+                                                  datetime.now(timezone.utc))
         except requests.RequestException as exc:
             error = f"{type(exc).__name__}: {exc}"[:2000]
         ms = int((time.monotonic() - started) * 1000)
@@ -52,10 +51,10 @@ class Pusher:
                  event.get("id"), status or error, state, ms)
         return state
 
-    def run_due(self) -> int:
+    def run_due(self, worker_id: str) -> int:
         n = 0
         while True:
-            batch = deliveries.due_pushes(self.hub)
+            batch = deliveries.claim_due(self.hub, worker_id)
             if not batch:
                 return n
             for did, url, ev in batch:
@@ -72,13 +71,19 @@ class Worker:
         self.scheduler = BackgroundScheduler(timezone="UTC")
         self._again = threading.Event()
         self._running = threading.Lock()
+        self.worker_id = operations.worker_id()
 
     def start(self) -> None:
         self.scheduler.add_job(self._push_job, "interval", seconds=self.hub.config.worker_poll_s,
                                id=PUSH_JOB, max_instances=1, coalesce=True,
                                next_run_time=datetime.now(timezone.utc))
+        # Safe in every process at once: deletes of expired rows and a per-process heartbeat.
         self.scheduler.add_job(lambda: members.purge_nonces(self.hub), "interval", seconds=60,
                                id="purge-nonces", max_instances=1, coalesce=True)
+        self.scheduler.add_job(lambda: operations.heartbeat(self.hub, self.worker_id), "interval",
+                               seconds=max(1.0, self.hub.config.heartbeat_stale_s / 3),
+                               id="heartbeat", max_instances=1, coalesce=True,
+                               next_run_time=datetime.now(timezone.utc))
         self.hub.on_commit(self.wake)
         self.scheduler.start()
 
@@ -100,7 +105,7 @@ class Worker:
             while True:
                 self._again.clear()
                 try:
-                    self.pusher.run_due()
+                    self.pusher.run_due(self.worker_id)
                 except Exception:
                     log.exception("push run failed")
                 if not self._again.is_set():

@@ -11,7 +11,8 @@ from werkzeug.exceptions import HTTPException
 from hub.bootstrap import Hub, bootstrap
 from hub.config import Config
 from hub.domain.errors import DomainError
-from hub.http import api
+from hub.services import operations
+from hub.http import admin, api, metrics
 from hub.http.openapi import document as openapi_document
 from hub.http.problems import from_domain, problem
 
@@ -24,6 +25,7 @@ def create_app(config: Config | None = None, hub: Hub | None = None) -> Flask:
     app.config.from_mapping(MAX_CONTENT_LENGTH=hub.config.max_body_bytes, JSON_AS_ASCII=False)
     app.extensions["retirement_hub"] = hub
     app.register_blueprint(api.bp)
+    app.register_blueprint(admin.bp)
 
     @app.get("/.well-known/jwks.json")
     def jwks() -> Response:
@@ -40,6 +42,16 @@ def create_app(config: Config | None = None, hub: Hub | None = None) -> Flask:
             conn.execute(text("SELECT 1"))
         return Response(json.dumps({"status": "ok", "member": hub.config.hub_member_id,
                                     "keyid": hub.keyid}), mimetype="application/json")
+
+    @app.get("/readyz")
+    def readyz() -> Response:
+        ready, checks = operations.readiness(hub)
+        return Response(json.dumps({"ready": ready, "checks": checks}),
+                        status=200 if ready else 503, mimetype="application/json")
+
+    @app.get("/metrics")
+    def prometheus() -> Response:
+        return Response(metrics.render(hub), mimetype="text/plain; version=0.0.4; charset=utf-8")
 
     @app.errorhandler(DomainError)
     def domain_error(exc: DomainError) -> Response:

@@ -19,10 +19,17 @@ def _json(ref: str, desc: str) -> dict[str, Any]:
             "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}}}
 
 
+DELIVERY_ID = {"name": "delivery_id", "in": "path", "required": True,
+               "schema": {"type": "integer"}}
+OPEN = {"type": "object"}
+
 AUTH_ERRORS = {
     "401": _problem("signature missing, malformed, invalid, expired, unknown key or replayed nonce"),
     "413": _problem("body larger than the configured limit"),
 }
+
+
+ADMIN_ERRORS = {**AUTH_ERRORS, "403": _problem("the signing member lacks the admin role")}
 
 
 @lru_cache(maxsize=1)
@@ -88,6 +95,18 @@ def document() -> dict[str, Any]:
                         "properties": {"cursor": {"type": "integer", "minimum": 0}}},
                 "AckResult": {"type": "object", "properties": {
                     "cursor": {"type": "integer"}, "acknowledged": {"type": "integer"}}},
+                "Deliveries": {"type": "object", "properties": {"deliveries": {
+                    "type": "array", "items": OPEN}}},
+                "Attempts": {"type": "object", "properties": {"attempts": {
+                    "type": "array", "items": OPEN}}},
+                "Notices": {"type": "object", "properties": {"notices": {
+                    "type": "array", "items": OPEN}}},
+                "Replay": {"type": "object", "properties": {
+                    "replayed": {"type": "integer"}, "first": {"type": ["integer", "null"]},
+                    "last": {"type": ["integer", "null"]}}},
+                "Endpoint": {"type": "object", "properties": {
+                    "member": {"type": "string"}, "push_url": {"type": ["string", "null"]},
+                    "enabled": {"type": "boolean"}, "reason": {"type": ["string", "null"]}}},
                 "CaseStatus": {
                     "description": "the case-status contract's fields plus each item's history, "
                                    "the issues reported against the case and its timestamps",
@@ -162,6 +181,62 @@ def document() -> dict[str, Any]:
                     "application/jwk-set+json": {"schema": {"type": "object"}}}}}}},
             "/openapi.json": {"get": {"summary": "This document",
                                       "responses": {"200": {"description": "OpenAPI 3.1"}}}},
+            "/v1/admin/deliveries": {"get": {
+                "summary": "Deliveries, newest first (admin)", "security": SIGNED,
+                "parameters": [
+                    {"name": "member", "in": "query", "schema": {"type": "string"}},
+                    {"name": "state", "in": "query",
+                     "schema": {"enum": ["pending", "delivered", "dead"]}},
+                    {"name": "since", "in": "query", "schema": {"type": "string",
+                                                                "format": "date-time"}},
+                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1}}],
+                "responses": {"200": _json("Deliveries", "deliveries"),
+                              "400": _problem("bad query parameter"), **ADMIN_ERRORS}}},
+            "/v1/admin/deliveries/{delivery_id}/attempts": {"get": {
+                "summary": "Every attempt of one delivery (admin)", "security": SIGNED,
+                "parameters": [DELIVERY_ID],
+                "responses": {"200": _json("Attempts", "attempts, oldest first"),
+                              **ADMIN_ERRORS}}},
+            "/v1/admin/deliveries/{delivery_id}/replay": {"post": {
+                "summary": "Deliver one delivery again, same event id (admin)", "security": SIGNED,
+                "parameters": [DELIVERY_ID],
+                "responses": {"202": _json("Replay", "queued again"),
+                              "404": _problem("no such delivery"), **ADMIN_ERRORS}}},
+            "/v1/admin/deliveries/replay": {"post": {
+                "summary": "Deliver again everything for a member since a time (admin)",
+                "security": SIGNED,
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["member"], "properties": {
+                        "member": {"type": "string"},
+                        "since": {"type": "string", "format": "date-time"},
+                        "states": {"type": "array", "items": {
+                            "enum": ["dead", "delivered", "pending"]}}}}}}},
+                "responses": {"202": _json("Replay", "queued again"),
+                              "400": _problem("malformed JSON or time"),
+                              "404": _problem("no such member"),
+                              "422": _problem("member missing or states invalid"),
+                              **ADMIN_ERRORS}}},
+            "/v1/admin/members/{member_id}/endpoint": {"put": {
+                "summary": "Disable or re-enable a member's push endpoint (admin)",
+                "security": SIGNED,
+                "parameters": [{"name": "member_id", "in": "path", "required": True,
+                                "schema": {"type": "string"}}],
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["enabled"], "properties": {
+                        "enabled": {"type": "boolean"}, "reason": {"type": "string"}}}}}},
+                "responses": {"200": _json("Endpoint", "the endpoint's state"),
+                              "400": _problem("malformed JSON"),
+                              "404": _problem("no such member"),
+                              "422": _problem("'enabled' missing"), **ADMIN_ERRORS}}},
+            "/v1/admin/notices": {"get": {
+                "summary": "What administrators must act on, newest first (admin)",
+                "security": SIGNED,
+                "responses": {"200": _json("Notices", "notices"), **ADMIN_ERRORS}}},
+            "/readyz": {"get": {"summary": "Database reachable, keys loaded, worker heartbeat fresh",
+                                "responses": {"200": {"description": "ready"},
+                                              "503": {"description": "not ready, with the failing check"}}}},
+            "/metrics": {"get": {"summary": "Prometheus metrics",
+                                 "responses": {"200": {"description": "text exposition format"}}}},
             "/healthz": {"get": {"summary": "Alive, database reachable",
                                  "responses": {"200": {"description": "ok"},
                                                "500": _problem("database unreachable")}}},

@@ -4,13 +4,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 import contracts
 from hub.bootstrap import Hub
 from hub.domain.errors import DomainError, Problem
-from hub.services import outbox
+from hub.services import operations, outbox, retry
 from hub.services.publish import react
 from hub.store import cases as case_store
 from hub.store.models import Delivery, DeliveryAttempt, Event, Member
@@ -71,6 +71,7 @@ def _delivered(hub: Hub, s: Session, d: Delivery, now: datetime, how: str) -> No
     d.delivered_at = now
     d.delivered_by = how
     d.next_attempt_at = None
+    d.latency_ms = max(0, int((now - d.created_at).total_seconds() * 1000))
     ev = s.get(Event, d.event_seq)
     code = _request_item_codes().get(ev.type) if ev else None
     if ev is None or code is None:
@@ -83,16 +84,35 @@ def _delivered(hub: Hub, s: Session, d: Delivery, now: datetime, how: str) -> No
 
 # ----- push ------------------------------------------------------------------------------
 
-def due_pushes(hub: Hub, limit: int = 50) -> list[tuple[int, str, dict[str, Any]]]:
+def claim_due(hub: Hub, worker_id: str, limit: int | None = None
+              ) -> list[tuple[int, str, dict[str, Any]]]:
+    """Lease due push deliveries to this worker.
+
+    ``FOR UPDATE SKIP LOCKED`` lets several workers claim side by side on PostgreSQL without
+    taking the same row; the lease makes a row claimable again if its worker dies. SQLite
+    serialises writers (BEGIN IMMEDIATE), which gives the same guarantee for one machine.
+    """
     now = outbox.utcnow()
+    limit = limit or hub.config.push_batch
     with hub.transaction() as s:
+        ids = list(s.scalars(
+            select(Delivery.id)
+            .join(Member, Member.id == Delivery.member_id)
+            .where(Delivery.state == "pending", Member.push_url.is_not(None),
+                   Member.push_disabled_at.is_(None), Delivery.next_attempt_at <= now,
+                   or_(Delivery.lease_until.is_(None), Delivery.lease_until < now))
+            .order_by(Delivery.next_attempt_at, Delivery.id).limit(limit)
+            .with_for_update(skip_locked=True, of=Delivery)
+        ))
+        if not ids:
+            return []
+        s.execute(update(Delivery).where(Delivery.id.in_(ids)).values(
+            lease_until=now + timedelta(seconds=hub.config.lease_s), claimed_by=worker_id))
         rows = s.execute(
             select(Delivery.id, Member.push_url, Event)
             .join(Member, Member.id == Delivery.member_id)
             .join(Event, Event.seq == Delivery.event_seq)
-            .where(Delivery.state == "pending", Member.push_url.is_not(None),
-                   Delivery.next_attempt_at <= now)
-            .order_by(Delivery.id).limit(limit)
+            .where(Delivery.id.in_(ids)).order_by(Delivery.id)
         ).all()
     return [(did, url, outbox.envelope(ev)) for did, url, ev in rows]
 
@@ -100,7 +120,7 @@ def due_pushes(hub: Hub, limit: int = 50) -> list[tuple[int, str, dict[str, Any]
 def record_attempt(hub: Hub, delivery_id: int, *, status: int | None, duration_ms: int,
                    response: str | None, error: str | None,
                    retry_after: float | None = None) -> str:
-    """Store one try; 2xx delivers, otherwise the retry schedule decides when, or gives up."""
+    """Store one try and apply the retry policy's decision, in one transaction."""
     now = outbox.utcnow()
     with hub.transaction() as s:
         d = s.get(Delivery, delivery_id)
@@ -110,25 +130,22 @@ def record_attempt(hub: Hub, delivery_id: int, *, status: int | None, duration_m
         s.add(DeliveryAttempt(delivery_id=d.id, at=now, status_code=status,
                               duration_ms=duration_ms, response=(response or "")[:2000] or None,
                               error=(error or "")[:2000] or None))
-        if status is not None and 200 <= status < 300:
+        outcome = retry.decide(status, d.attempts, now, schedule=hub.config.retry_schedule_s,
+                               jitter=hub.config.retry_jitter, retry_after=retry_after)
+        d.lease_until = None
+        d.claimed_by = None
+        if outcome.state == "delivered":
             _delivered(hub, s, d, now, "push")
         else:
-            d.last_error = error or f"HTTP {status}"
-            d.state, d.next_attempt_at = next_try(hub.config.retry_schedule_s, d.attempts, now,
-                                                  retry_after)
+            d.last_error = (error or f"HTTP {status}") + f" ({outcome.reason})"
+            d.state, d.next_attempt_at = outcome.state, outcome.next_attempt_at
+        if outcome.disable_endpoint:
+            operations.disable_endpoint(s, d.member_id, f"410 Gone from push URL (delivery {d.id})",
+                                        now)
         state = d.state
     if state == "delivered":
         hub.wake()
     return state
-
-
-def next_try(schedule: tuple[float, ...], attempts: int, now: datetime,
-             retry_after: float | None) -> tuple[str, datetime | None]:
-    """The one place that decides: retry later, or dead-letter after the schedule."""
-    if attempts >= len(schedule):
-        return "dead", None
-    wait = max(schedule[attempts], retry_after or 0)
-    return "pending", now + timedelta(seconds=wait)
 
 
 def counts(hub: Hub) -> dict[str, int]:

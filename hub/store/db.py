@@ -8,7 +8,6 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from hub.store.models import Base
 
 
 def make_engine(url: str) -> Engine:
@@ -42,10 +41,6 @@ def make_engine(url: str) -> Engine:
             dbapi_conn.isolation_level = None
 
     return engine
-
-
-def create_schema(engine: Engine) -> None:
-    Base.metadata.create_all(engine)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

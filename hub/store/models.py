@@ -55,6 +55,8 @@ class Member(Base):
     publish: Mapped[list[Any]] = mapped_column(JSON, default=list)
     subscribe: Mapped[list[Any]] = mapped_column(JSON, default=list)
     push_url: Mapped[str | None] = mapped_column(String(500))
+    push_disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    push_disabled_reason: Mapped[str | None] = mapped_column(Text)
     ack_cursor: Mapped[int] = mapped_column(BigId, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
@@ -111,6 +113,9 @@ class Delivery(Base):
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     delivered_by: Mapped[str | None] = mapped_column(String(10))
+    latency_ms: Mapped[int | None] = mapped_column(Integer)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
@@ -190,3 +195,26 @@ class CaseIssueRow(Base):
     occurred_at: Mapped[str] = mapped_column(String(40))
     event_id: Mapped[str] = mapped_column(String(200))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Notice(Base):
+    """Something administrators must act on, e.g. an endpoint disabled after 410 Gone."""
+
+    __tablename__ = "notices"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    member_id: Mapped[str | None] = mapped_column(String(64))
+    message: Mapped[str] = mapped_column(Text)
+    message_zh: Mapped[str] = mapped_column(Text)
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class WorkerHeartbeat(Base):
+    """Each delivery worker process says it is alive; /readyz reads the freshest."""
+
+    __tablename__ = "worker_heartbeats"
+    worker_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    beat_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    pid: Mapped[int] = mapped_column(Integer)
+    host: Mapped[str] = mapped_column(String(200))

@@ -1,0 +1,97 @@
+"""Administrator API: deliveries, replay, endpoints, notices. Signed by a member with role admin."""
+from __future__ import annotations
+
+import functools
+from datetime import datetime
+from typing import Any, Callable
+
+from flask import Blueprint, Response, g, request
+
+from hub.domain.errors import DomainError, Problem
+from hub.http.api import _bad, _int_arg, _json, _parse_json
+from hub.http.auth import hub_of_app, signed
+from hub.services import members as member_service
+from hub.services import operations
+
+bp = Blueprint("admin", __name__, url_prefix="/v1/admin")
+
+
+def admin_only(view: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        m = member_service.get_member(hub_of_app(), g.member_id)
+        if m is None or member_service.ADMIN not in m.roles:
+            raise DomainError("admin_required", "this operation needs a member with the admin role",
+                              "该操作需要具有管理员角色的成员签名", status=403)
+        return view(*args, **kwargs)
+
+    return signed(wrapper)
+
+
+def _since(raw: Any, path: str) -> datetime | None:
+    if raw in (None, ""):
+        return None
+    try:
+        dt = datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise _bad("invalid_time", path, "expected an ISO 8601 date-time",
+                   "应为 ISO 8601 日期时间") from exc
+    if dt.tzinfo is None:
+        raise _bad("invalid_time", path, "the date-time needs a UTC offset", "日期时间需带时区")
+    return dt
+
+
+@bp.get("/deliveries")
+@admin_only
+def list_deliveries() -> Response:
+    return _json({"deliveries": operations.list_deliveries(
+        hub_of_app(), member=request.args.get("member") or None,
+        state=request.args.get("state") or None,
+        since=_since(request.args.get("since"), "$.query.since"),
+        limit=_int_arg("limit", 100, minimum=1) or 100)})
+
+
+@bp.get("/deliveries/<int:delivery_id>/attempts")
+@admin_only
+def delivery_attempts(delivery_id: int) -> Response:
+    return _json({"attempts": operations.attempts(hub_of_app(), delivery_id)})
+
+
+@bp.post("/deliveries/<int:delivery_id>/replay")
+@admin_only
+def replay_one(delivery_id: int) -> Response:
+    return _json(operations.replay(hub_of_app(), delivery_id=delivery_id), 202)
+
+
+@bp.post("/deliveries/replay")
+@admin_only
+def replay_many() -> Response:
+    body = _parse_json()
+    if not isinstance(body, dict) or not isinstance(body.get("member"), str):
+        raise DomainError("invalid_replay", "'member' (string) is required",
+                          "必须提供成员编号 member", status=422,
+                          problems=[Problem("invalid_replay", "$.member", "required", "必填")])
+    states = body.get("states", ["dead"])
+    if not isinstance(states, list) or not set(states) <= set(operations.REPLAYABLE) or not states:
+        raise _bad("invalid_replay", "$.states", f"states must be a subset of {operations.REPLAYABLE}",
+                   "states 取值不正确", status=422)
+    return _json(operations.replay(hub_of_app(), member=body["member"],
+                                   since=_since(body.get("since"), "$.since"),
+                                   states=tuple(states)), 202)
+
+
+@bp.put("/members/<member_id>/endpoint")
+@admin_only
+def set_endpoint(member_id: str) -> Response:
+    body = _parse_json()
+    if not isinstance(body, dict) or not isinstance(body.get("enabled"), bool):
+        raise _bad("invalid_endpoint_change", "$.enabled", "'enabled' (boolean) is required",
+                   "必须提供布尔值 enabled", status=422)
+    return _json(operations.set_endpoint(hub_of_app(), member_id, body["enabled"],
+                                         body.get("reason")))
+
+
+@bp.get("/notices")
+@admin_only
+def notices() -> Response:
+    return _json({"notices": operations.notices(hub_of_app())})

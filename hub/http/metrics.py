@@ -1,0 +1,63 @@
+"""Prometheus metrics computed from the database at scrape time, so every process agrees."""
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
+from sqlalchemy import case, func, select
+
+from hub.bootstrap import Hub
+from hub.services.outbox import utcnow
+from hub.store.models import Delivery
+
+LATENCY_BUCKETS_MS = (10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000)
+
+
+class DeliveryCollector:
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+
+    def collect(self) -> Iterator[Any]:
+        now = utcnow()
+        by_state = GaugeMetricFamily("hub_deliveries", "Deliveries by state and member",
+                                     labels=["state", "member"])
+        backlog = GaugeMetricFamily("hub_backlog", "Undelivered (pending) deliveries per member",
+                                    labels=["member"])
+        oldest = GaugeMetricFamily("hub_oldest_undelivered_age_seconds",
+                                   "Age of the oldest pending delivery per member",
+                                   labels=["member"])
+        with self.hub.transaction() as s:
+            for state, member, n in s.execute(
+                    select(Delivery.state, Delivery.member_id, func.count())
+                    .group_by(Delivery.state, Delivery.member_id)):
+                by_state.add_metric([state, member], n)
+            for member, n, first in s.execute(
+                    select(Delivery.member_id, func.count(), func.min(Delivery.created_at))
+                    .where(Delivery.state == "pending").group_by(Delivery.member_id)):
+                backlog.add_metric([member], n)
+                if first is not None:
+                    if first.tzinfo is None:
+                        from datetime import timezone
+                        first = first.replace(tzinfo=timezone.utc)
+                    oldest.add_metric([member], max(0.0, (now - first).total_seconds()))
+            cols = [func.sum(case((Delivery.latency_ms <= b, 1), else_=0))
+                    for b in LATENCY_BUCKETS_MS]
+            row = s.execute(select(func.count(Delivery.latency_ms), func.sum(Delivery.latency_ms),
+                                   *cols).where(Delivery.latency_ms.is_not(None))).one()
+        total, total_ms = int(row[0] or 0), float(row[1] or 0)
+        buckets = [(str(b / 1000), int(v or 0)) for b, v in zip(LATENCY_BUCKETS_MS, row[2:])]
+        buckets.append(("+Inf", total))
+        hist = HistogramMetricFamily("hub_delivery_latency_seconds",
+                                     "Time from an event's acceptance to its delivery",
+                                     buckets=buckets, sum_value=total_ms / 1000)
+        yield by_state
+        yield backlog
+        yield oldest
+        yield hist
+
+
+def render(hub: Hub) -> bytes:
+    registry = CollectorRegistry()
+    registry.register(DeliveryCollector(hub))  # type: ignore[arg-type]
+    return generate_latest(registry)

@@ -1,0 +1,177 @@
+"""What administrators do: endpoints on and off, notices, listing and replaying deliveries."""
+from __future__ import annotations
+
+import os
+import socket
+from datetime import datetime, timedelta
+from typing import Any, Callable
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from hub.bootstrap import Hub
+from hub.domain.errors import DomainError
+from hub.services.outbox import iso, utcnow
+from hub.store.models import Delivery, DeliveryAttempt, Event, Member, Notice, WorkerHeartbeat
+
+REPLAYABLE = ("dead", "delivered", "pending")
+
+
+def _member(s: Session, member_id: str) -> Member:
+    m = s.get(Member, member_id)
+    if m is None:
+        raise DomainError("member_not_found", f"no member {member_id}", f"成员 {member_id} 不存在",
+                          status=404)
+    return m
+
+
+def disable_endpoint(s: Session, member_id: str, reason: str, now: datetime) -> None:
+    """Stop pushing to a member (its deliveries wait, nothing is lost) and tell administrators."""
+    m = s.get(Member, member_id)
+    if m is None or m.push_disabled_at is not None:
+        return
+    m.push_disabled_at = now
+    m.push_disabled_reason = reason
+    s.add(Notice(at=now, kind="endpoint_disabled", member_id=member_id,
+                 message=f"push endpoint of {member_id} disabled: {reason}",
+                 message_zh=f"成员 {member_id} 的推送地址已停用：{reason}",
+                 detail={"push_url": m.push_url}))
+
+
+def set_endpoint(hub: Hub, member_id: str, enabled: bool, reason: str | None = None) -> dict[str, Any]:
+    now = utcnow()
+    with hub.transaction() as s:
+        m = _member(s, member_id)
+        if enabled:
+            m.push_disabled_at = None
+            m.push_disabled_reason = None
+            s.execute(update(Delivery).where(Delivery.member_id == member_id,
+                                             Delivery.state == "pending")
+                      .values(next_attempt_at=now))
+            s.add(Notice(at=now, kind="endpoint_enabled", member_id=member_id,
+                         message=f"push endpoint of {member_id} re-enabled",
+                         message_zh=f"成员 {member_id} 的推送地址已恢复"))
+        else:
+            disable_endpoint(s, member_id, reason or "disabled by an administrator", now)
+        out = {"member": member_id, "push_url": m.push_url,
+               "enabled": m.push_disabled_at is None, "reason": m.push_disabled_reason}
+    hub.wake()
+    return out
+
+
+def notices(hub: Hub, limit: int = 100) -> list[dict[str, Any]]:
+    with hub.transaction() as s:
+        rows = s.scalars(select(Notice).order_by(Notice.id.desc()).limit(limit)).all()
+        return [{"id": n.id, "at": iso(n.at), "kind": n.kind, "member": n.member_id,
+                 "message": n.message, "message_zh": n.message_zh} for n in rows]
+
+
+def list_deliveries(hub: Hub, *, member: str | None = None, state: str | None = None,
+                    since: datetime | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    with hub.transaction() as s:
+        q = (select(Delivery, Event.event_id, Event.type, Event.subject)
+             .join(Event, Event.seq == Delivery.event_seq).order_by(Delivery.id.desc()))
+        if member:
+            q = q.where(Delivery.member_id == member)
+        if state:
+            q = q.where(Delivery.state == state)
+        if since:
+            q = q.where(Delivery.created_at >= since)
+        rows = s.execute(q.limit(limit)).all()
+        return [{"id": d.id, "member": d.member_id, "event_id": eid, "type": etype,
+                 "subject": subj, "state": d.state, "attempts": d.attempts,
+                 "created_at": iso(d.created_at),
+                 "delivered_at": iso(d.delivered_at) if d.delivered_at else None,
+                 "next_attempt_at": iso(d.next_attempt_at) if d.next_attempt_at else None,
+                 "last_error": d.last_error} for d, eid, etype, subj in rows]
+
+
+def attempts(hub: Hub, delivery_id: int) -> list[dict[str, Any]]:
+    with hub.transaction() as s:
+        rows = s.scalars(select(DeliveryAttempt).where(DeliveryAttempt.delivery_id == delivery_id)
+                         .order_by(DeliveryAttempt.id)).all()
+        return [{"at": iso(a.at), "status": a.status_code, "duration_ms": a.duration_ms,
+                 "response": a.response, "error": a.error} for a in rows]
+
+
+def replay(hub: Hub, *, delivery_id: int | None = None, member: str | None = None,
+           since: datetime | None = None, states: tuple[str, ...] = ("dead",),
+           progress: Callable[[int, int], None] | None = None, chunk: int = 500) -> dict[str, Any]:
+    """Deliver again: the same event ids, so receivers that dedupe apply nothing twice.
+
+    Push deliveries go back to pending now. For a pull member the acknowledged cursor moves
+    back to just before the first replayed delivery, so its next feed read starts there.
+    """
+    now = utcnow()
+    if delivery_id is None and member is None:
+        raise DomainError("replay_scope", "name a delivery, or a member (and optionally a time)",
+                          "请指定投递编号，或成员（及起始时间）", status=422)
+    with hub.transaction() as s:
+        q = select(Delivery.id).order_by(Delivery.id)
+        if delivery_id is not None:
+            q = q.where(Delivery.id == delivery_id)
+        else:
+            _member(s, member or "")
+            q = q.where(Delivery.member_id == member, Delivery.state.in_(states))
+            if since is not None:
+                q = q.where(Delivery.created_at >= since)
+        ids = list(s.scalars(q))
+    if delivery_id is not None and not ids:
+        raise DomainError("delivery_not_found", f"no delivery {delivery_id}",
+                          f"投递 {delivery_id} 不存在", status=404)
+    done = 0
+    for start in range(0, len(ids), chunk):
+        part = ids[start:start + chunk]
+        with hub.transaction() as s:
+            s.execute(update(Delivery).where(Delivery.id.in_(part)).values(
+                state="pending", attempts=0, next_attempt_at=now, lease_until=None,
+                claimed_by=None, delivered_at=None, delivered_by=None))
+            for mid, first in s.execute(select(Delivery.member_id, func.min(Delivery.id))
+                                        .where(Delivery.id.in_(part))
+                                        .group_by(Delivery.member_id)):
+                m = s.get(Member, mid)
+                if m is not None and m.push_url is None:
+                    m.ack_cursor = min(m.ack_cursor or 0, first - 1)
+        done += len(part)
+        if progress:
+            progress(done, len(ids))
+    hub.wake()
+    return {"replayed": len(ids), "first": ids[0] if ids else None,
+            "last": ids[-1] if ids else None}
+
+
+# ----- worker liveness ---------------------------------------------------------------------
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def heartbeat(hub: Hub, wid: str) -> None:
+    now = utcnow()
+    with hub.transaction() as s:
+        hb = s.get(WorkerHeartbeat, wid)
+        if hb is None:
+            s.add(WorkerHeartbeat(worker_id=wid, beat_at=now, pid=os.getpid(),
+                                  host=socket.gethostname()))
+        else:
+            hb.beat_at = now
+
+
+def freshest_heartbeat(hub: Hub) -> datetime | None:
+    with hub.transaction() as s:
+        return s.scalar(select(func.max(WorkerHeartbeat.beat_at)))
+
+
+def readiness(hub: Hub) -> tuple[bool, dict[str, Any]]:
+    checks: dict[str, Any] = {}
+    try:
+        beat = freshest_heartbeat(hub)
+        checks["database"] = "ok"
+    except Exception as exc:  # noqa: BLE001 - any database failure means not ready
+        return False, {"database": f"unreachable: {type(exc).__name__}"}
+    checks["keys"] = "ok" if hub.private_key is not None else "missing"
+    stale = timedelta(seconds=hub.config.heartbeat_stale_s)
+    fresh = beat is not None and utcnow() - beat <= stale
+    checks["worker"] = ({"last_heartbeat": iso(beat), "fresh": fresh} if beat
+                        else {"last_heartbeat": None, "fresh": False})
+    return fresh and checks["keys"] == "ok", checks
