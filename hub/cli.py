@@ -186,6 +186,110 @@ def members_list(as_json: bool) -> None:
     Console().print(t)
 
 
+@members.command("disable-push")
+@click.argument("member_id")
+@click.option("--reason", default=None)
+def members_disable_push(member_id: str, reason: str | None) -> None:
+    """Stop pushing to a member; its deliveries wait and nothing is lost."""
+    from hub.services.operations import set_endpoint
+
+    out = _run(lambda: set_endpoint(_hub(), member_id, False, reason))
+    Console().print(f"{member_id}: push {'enabled' if out['enabled'] else 'disabled'}")
+
+
+@members.command("enable-push")
+@click.argument("member_id")
+def members_enable_push(member_id: str) -> None:
+    """Resume pushing to a member; waiting deliveries go out now."""
+    from hub.services.operations import set_endpoint
+
+    out = _run(lambda: set_endpoint(_hub(), member_id, True))
+    Console().print(f"{member_id}: push {'enabled' if out['enabled'] else 'disabled'}")
+
+
+@main.group()
+def deliveries() -> None:
+    """Deliveries of events to members: inspect and replay."""
+
+
+def _when(raw: str | None) -> Any:
+    from datetime import datetime
+
+    if not raw:
+        return None
+    try:
+        dt = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise click.BadParameter(f"not an ISO 8601 date-time: {raw}") from exc
+    if dt.tzinfo is None:
+        raise click.BadParameter("give a UTC offset, e.g. 2026-11-25T08:00:00+08:00")
+    return dt
+
+
+def _run(fn: Any) -> Any:
+    try:
+        return fn()
+    except DomainError as exc:
+        raise click.ClickException(f"{exc.code}: {exc.message}") from exc
+
+
+@deliveries.command("list")
+@click.option("--member", default=None)
+@click.option("--state", type=click.Choice(["pending", "delivered", "dead"]), default=None)
+@click.option("--since", default=None, help="ISO 8601 date-time with offset")
+@click.option("--limit", default=50, type=int)
+@click.option("--json", "as_json", is_flag=True)
+def deliveries_list(member: str | None, state: str | None, since: str | None, limit: int,
+                    as_json: bool) -> None:
+    """Newest deliveries first, with state, attempts and the last error."""
+    from hub.services.operations import list_deliveries
+
+    rows = list_deliveries(_hub(), member=member, state=state, since=_when(since), limit=limit)
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    t = Table("id", "member", "type", "case", "state", "tries", "last error")
+    for r in rows:
+        t.add_row(str(r["id"]), r["member"], r["type"].removeprefix("cn.gov.js.retirement."),
+                  r["subject"] or "", r["state"], str(r["attempts"]), (r["last_error"] or "")[:60])
+    Console().print(t)
+
+
+@deliveries.command("replay")
+@click.argument("delivery_id", required=False, type=int)
+@click.option("--member", default=None, help="replay this member's deliveries")
+@click.option("--since", default=None, help="only those created since (ISO 8601 with offset)")
+@click.option("--state", "states", multiple=True, type=click.Choice(["dead", "delivered", "pending"]),
+              help="which states to replay (default: dead)")
+def deliveries_replay(delivery_id: int | None, member: str | None, since: str | None,
+                      states: tuple[str, ...]) -> None:
+    """Deliver again with the same event ids: one delivery, or a member's since a time."""
+    from rich.progress import Progress
+
+    from hub.services.operations import replay
+
+    hub = _hub()
+    with Progress(console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("replaying", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        out = _run(lambda: replay(hub, delivery_id=delivery_id, member=member, since=_when(since),
+                                  states=states or ("dead",), progress=progress))
+    Console().print(f"replayed {out['replayed']} deliveries")
+
+
+@main.command("notices")
+@click.option("--limit", default=20, type=int)
+def notices_cmd(limit: int) -> None:
+    """What administrators must act on (e.g. endpoints disabled after 410 Gone)."""
+    from hub.services.operations import notices
+
+    for n in notices(_hub(), limit):
+        Console().print(f"{n['at']}  {n['kind']:<18} {n['message']}\n{'':<42}{n['message_zh']}")
+
+
 @main.group("keys")
 def keys_group() -> None:
     """Key pairs for members."""

@@ -72,6 +72,8 @@ class Worker:
         self._again = threading.Event()
         self._running = threading.Lock()
         self.worker_id = operations.worker_id()
+        self._local = threading.local()
+        self._stopping = threading.Event()
 
     def start(self) -> None:
         self.scheduler.add_job(self._push_job, "interval", seconds=self.hub.config.worker_poll_s,
@@ -88,27 +90,39 @@ class Worker:
         self.scheduler.start()
 
     def stop(self) -> None:
+        self._stopping.set()
         self.scheduler.shutdown(wait=True)
 
     def wake(self) -> None:
         self._again.set()
+        if getattr(self._local, "in_job", False) or self._stopping.is_set():
+            # The running job goes round again by itself; touching the scheduler from its own
+            # thread could deadlock with shutdown(), which holds the job-store lock while it
+            # waits for running jobs.
+            return
         try:
             self.scheduler.modify_job(PUSH_JOB, next_run_time=datetime.now(timezone.utc))
         except Exception:  # scheduler shutting down
             pass
 
     def _push_job(self) -> None:
-        # A wake that arrives while a run is in progress makes that run go round once more.
-        if not self._running.acquire(blocking=False):
-            return
-        try:
-            while True:
-                self._again.clear()
-                try:
-                    self.pusher.run_due(self.worker_id)
-                except Exception:
-                    log.exception("push run failed")
-                if not self._again.is_set():
-                    return
-        finally:
-            self._running.release()
+        # A wake that arrives while a run is in progress makes that run go round once more;
+        # one that lands between the last check and the release is caught by the outer loop.
+        while not self._stopping.is_set():
+            if not self._running.acquire(blocking=False):
+                return
+            self._local.in_job = True
+            try:
+                while not self._stopping.is_set():
+                    self._again.clear()
+                    try:
+                        self.pusher.run_due(self.worker_id)
+                    except Exception:
+                        log.exception("push run failed")
+                    if not self._again.is_set():
+                        break
+            finally:
+                self._local.in_job = False
+                self._running.release()
+            if not self._again.is_set():
+                return

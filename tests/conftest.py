@@ -62,7 +62,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path,
 @pytest.fixture
 def hub_config(tmp_path: Path, database_url: str) -> Config:
     return Config(database_url=database_url, key_dir=tmp_path / "keys", run_worker=False,
-                  retry_schedule_s=(0, 0.2, 0.5))
+                  retry_schedule_s=(0, 0.2, 0.5), retry_jitter=0, worker_poll_s=0.2,
+                  heartbeat_stale_s=5)
 
 
 @pytest.fixture

@@ -1,53 +1,16 @@
 """Pushes: signed by the hub, sent right after the commit, retried with the same event id."""
 from __future__ import annotations
 
-import json
-import threading
 import time
-from typing import Any
 
-from flask import Flask, request
 from sqlalchemy import select
 
 import contracts
 from hub.security import keys
-from hub.security.signing import NonceCache, verify_request
 from hub.store.models import Delivery, DeliveryAttempt
 from hub.worker import Worker
-from tests.conftest import LiveServer, case_id
-
-
-class Receiver:
-    """A department endpoint that verifies the hub's signature and can be told to fail."""
-
-    def __init__(self, hub_public: Any) -> None:
-        self.received: list[dict[str, Any]] = []
-        self.fail_next = 0
-        self.lock = threading.Lock()
-        self.nonces = NonceCache()
-        app = Flask("receiver")
-
-        @app.post("/events")
-        def events() -> Any:
-            verify_request(request.method, request.url, request.headers, request.get_data(),
-                           lambda kid: hub_public, self.nonces)
-            with self.lock:
-                if self.fail_next:
-                    self.fail_next -= 1
-                    return {"error": "temporarily broken"}, 500
-                self.received.append(json.loads(request.get_data()))
-            return "", 204
-
-        self.server = LiveServer(app)
-
-    def wait_for(self, n: int, timeout: float = 10) -> list[dict[str, Any]]:
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            with self.lock:
-                if len(self.received) >= n:
-                    return list(self.received)
-            time.sleep(0.05)
-        raise AssertionError(f"only {len(self.received)} of {n} pushes arrived")
+from tests.conftest import case_id
+from tests.integration.receiver import Receiver
 
 
 def test_push_goes_out_after_commit_and_retries_with_the_same_id(hub, live_hub, make_member):  # type: ignore[no-untyped-def]
