@@ -69,3 +69,36 @@ def test_case_show_prints_items_and_history(env, tmp_path):  # type: ignore[no-u
     # the application's personal data is not part of what the console prints
     assert contracts.example("application")["applicant"]["id_number"] not in out
     hub.engine.dispose()
+
+
+def test_deliveries_list_replay_and_push_switch(env, tmp_path):  # type: ignore[no-untyped-def]
+    from hub.bootstrap import bootstrap
+    from hub.client import make_event
+    from hub.config import Config
+    from hub.security import keys
+    from hub.services.members import add_member
+    from hub.services.publish import publish
+
+    run(env, "init")
+    hub = bootstrap(Config.from_env(env))
+    key = keys.generate_keypair()
+    add_member(hub, "hrss", keys.public_key_pem(key.public_key()),
+               publish=[contracts.event_type("application_submitted")],
+               push_url="http://127.0.0.1:9/unreachable")
+    add_member(hub, "health", keys.public_key_pem(keys.generate_keypair().public_key()))
+    publish(hub, "hrss", make_event("hrss", "application_submitted", "RT-cli-2",
+                                    contracts.example("application")), batch=False)
+    rows = json.loads(run(env, "deliveries", "list", "--member", "health", "--json"))
+    assert [r["state"] for r in rows] == ["pending"]
+    assert rows[0]["type"] == contracts.item("only_child_certificate")["request_type"]
+
+    out = run(env, "deliveries", "replay", "--member", "health", "--state", "pending")
+    assert "replayed 1 deliveries" in out
+    bad = CliRunner().invoke(main, ["deliveries", "replay"], env=env)
+    assert bad.exit_code == 1 and "replay_scope" in bad.output
+
+    run(env, "members", "disable-push", "hrss", "--reason", "maintenance")
+    assert "endpoint_disabled" in run(env, "notices")
+    run(env, "members", "enable-push", "hrss")
+    assert "endpoint_enabled" in run(env, "notices")
+    hub.engine.dispose()
