@@ -31,6 +31,7 @@ __all__ = [
     "schema_id",
     "schemas",
     "validator",
+    "validator_class",
 ]
 
 BASE = "https://contracts.retirement.js.gov.cn/"
@@ -127,6 +128,11 @@ def _validator_class() -> Any:
     return validators.extend(
         Draft202012Validator, {"multipleOf": _multiple_of}, format_checker=checker
     )
+
+
+def validator_class() -> Any:
+    """The validator class every contract is checked with (for schemas registered at runtime)."""
+    return _validator_class()
 
 
 def validator(schema_id_or_subject: str) -> Any:

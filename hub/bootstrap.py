@@ -10,9 +10,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-import contracts
 from hub.config import Config
 from hub.domain.retirement import RetirementRules
+from hub.registry.catalog import Catalog, Snapshot
 from hub.security import keys
 from hub.store import migrate
 from hub.store.db import make_engine, session_factory
@@ -26,6 +26,7 @@ class Hub:
     private_key: Ed25519PrivateKey
     keyid: str
     rules: RetirementRules
+    catalog: Catalog
     _wakers: list[Callable[[], None]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -36,7 +37,10 @@ class Hub:
             yield session
 
     def definitions(self) -> list[dict[str, Any]]:
-        return contracts.items()
+        return self.catalog.snapshot().items
+
+    def snap(self) -> Snapshot:
+        return self.catalog.snapshot()
 
     def on_commit(self, waker: Callable[[], None]) -> None:
         with self._lock:
@@ -64,10 +68,12 @@ def bootstrap(config: Config | None = None, *, create: bool = True) -> Hub:
     if create:
         migrate.upgrade(engine)
     private = keys.load_private_key(config.private_key_path)
+    sessions = session_factory(engine)
     return Hub(
         config=config,
         engine=engine,
-        sessions=session_factory(engine),
+        sessions=sessions,
+        catalog=Catalog(engine),
         private_key=private,
         keyid=keys.key_id(private.public_key()),
         rules=RetirementRules.from_mapping(dict(config.retirement_rules)),

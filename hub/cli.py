@@ -154,14 +154,14 @@ def members_add(member_id: str, key_file: str, key_id: str | None, publish: tupl
                 subscribe: tuple[str, ...], push_url: str | None, name: str | None,
                 role: tuple[str, ...]) -> None:
     """Register a member (or add a key and permissions to an existing one)."""
-    import contracts
     from hub.services.members import add_member
 
-    unknown = [t for t in publish + subscribe if contracts.event_by_type(t) is None]
+    hub = _hub()
+    unknown = [t for t in publish + subscribe if hub.snap().event_by_type(t) is None]
     if unknown:
         raise click.BadParameter(f"unknown event types: {', '.join(unknown)}")
     try:
-        m = add_member(_hub(), member_id, Path(key_file).read_text("utf-8"), keyid=key_id,
+        m = add_member(hub, member_id, Path(key_file).read_text("utf-8"), keyid=key_id,
                        publish=list(publish), subscribe=list(subscribe), push_url=push_url,
                        name=name, roles=list(role))
     except DomainError as exc:
@@ -288,6 +288,135 @@ def notices_cmd(limit: int) -> None:
 
     for n in notices(_hub(), limit):
         Console().print(f"{n['at']}  {n['kind']:<18} {n['message']}\n{'':<42}{n['message_zh']}")
+
+
+@main.group()
+def contracts() -> None:
+    """The contract registry: subjects, versions, compatibility, lifecycle."""
+
+
+def _print_json(doc: Any) -> None:
+    click.echo(json.dumps(doc, ensure_ascii=False, indent=2))
+
+
+@contracts.command("list")
+def contracts_list() -> None:
+    """Every subject with its versions, the version to use and its compatibility mode."""
+    from hub.registry import service
+
+    t = Table("subject", "versions", "use", "compatibility")
+    for sub in service.subjects(_hub()):
+        t.add_row(sub["subject"], ", ".join(map(str, sub["versions"])), sub["latest"] or "(none)",
+                  sub["compatibility"])
+    Console().print(t)
+
+
+@contracts.command("versions")
+@click.argument("subject")
+def contracts_versions(subject: str) -> None:
+    from hub.registry import service
+
+    _print_json(_run(lambda: service.versions(_hub(), subject)))
+
+
+@contracts.command("show")
+@click.argument("subject_or_id")
+@click.argument("version", required=False, type=int)
+def contracts_show(subject_or_id: str, version: int | None) -> None:
+    """A schema by subject and version, or by its $id."""
+    from hub.registry import service
+
+    hub = _hub()
+    if subject_or_id.startswith("https://"):
+        _print_json(_run(lambda: service.by_id(hub, subject_or_id)))
+    else:
+        n = version or service.versions(hub, subject_or_id)["versions"][-1]["version"]
+        _print_json(_run(lambda: service.version(hub, subject_or_id, n)))
+
+
+def _problems_exit(exc: DomainError) -> None:
+    lines = [f"{exc.code}: {exc.message}", exc.message_zh]
+    lines += [f"  {p.path}  {p.code}: {p.message}" for p in exc.problems]
+    raise click.ClickException("\n".join(lines))
+
+
+@contracts.command("register")
+@click.argument("subject")
+@click.argument("schema_file", type=click.File("r", encoding="utf-8"))
+def contracts_register(subject: str, schema_file: Any) -> None:
+    """Register SCHEMA_FILE as the next version of SUBJECT (checked for compatibility)."""
+    from hub.registry import service
+
+    try:
+        out, created = service.register_version(_hub(), "console", subject, json.load(schema_file))
+    except DomainError as exc:
+        _problems_exit(exc)
+    Console().print(("registered " if created else "unchanged, already ") + out["id"])
+
+
+@contracts.command("config")
+@click.argument("subject")
+@click.argument("mode")
+def contracts_config(subject: str, mode: str) -> None:
+    """Set SUBJECT's compatibility mode (BACKWARD, FULL_TRANSITIVE, NONE, ...)."""
+    from hub.registry import service
+
+    _print_json(_run(lambda: service.set_compatibility(_hub(), "console", subject, mode)))
+
+
+for _state in ("deprecate", "retire", "activate"):
+    def _make(state: str) -> Any:
+        @contracts.command(state)
+        @click.argument("subject")
+        @click.argument("version", type=int)
+        def _cmd(subject: str, version: int) -> None:
+            from hub.registry import service
+
+            target = {"deprecate": "deprecated", "retire": "retired", "activate": "active"}[state]
+            out = _run(lambda: service.set_state(_hub(), "console", subject, version, target))
+            Console().print(f"{out['id']}: {out['state']}")
+
+        _cmd.__doc__ = f"{state.capitalize()} one version of a subject."
+        return _cmd
+
+    _make(_state)
+
+
+@main.group()
+def items() -> None:
+    """Linked items (关联事项) as data."""
+
+
+@items.command("list")
+def items_list() -> None:
+    t = Table("code", "name", "member", "phase", "chosen", "settled by", "deadline (days)")
+    for d in _hub().snap().items:
+        dl = d.get("deadlines") or {}
+        t.add_row(d["code"], d["name_zh"], d["member"], d["trigger"], d["chosen"], d["settled_by"],
+                  f"{dl.get('promised_working_days', '-')}/{dl.get('statutory_working_days', '-')}")
+    Console().print(t)
+
+
+@items.command("register")
+@click.argument("definition_file", type=click.File("r", encoding="utf-8"))
+def items_register(definition_file: Any) -> None:
+    """Register (or version) a linked item; it takes effect for new cases at once."""
+    from hub.registry import service
+
+    try:
+        d, n = service.register_item(_hub(), "console", json.load(definition_file))
+    except DomainError as exc:
+        _problems_exit(exc)
+    Console().print(f"item {d['code']} version {n} registered")
+
+
+@items.command("retire")
+@click.argument("code")
+def items_retire(code: str) -> None:
+    from hub.registry import service
+
+    out = _run(lambda: service.retire_item(_hub(), "console", code))
+    Console().print(f"item {code} retired (version {out['version']})")
 
 
 @main.group("keys")

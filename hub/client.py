@@ -26,9 +26,14 @@ class HubHTTPError(Exception):
 
 
 def make_event(source: str, type_key: str, subject: str, data: dict[str, Any],
-               event_id: str | None = None) -> dict[str, Any]:
-    """A CloudEvent for one of the contract's event types, with a fresh id."""
-    spec = next(e for e in contracts.events() if e["key"] == type_key)
+               event_id: str | None = None, dataschema: str | None = None) -> dict[str, Any]:
+    """A CloudEvent for an event type: a key of contracts/events.json, or a full type name
+    (for types registered at runtime) together with ``dataschema``."""
+    spec = next((e for e in contracts.events() if e["key"] == type_key), None)
+    if spec is None:
+        if not dataschema:
+            raise KeyError(f"{type_key} is not a known event key; give the type and dataschema")
+        spec = {"type": type_key, "dataschema": dataschema}
     return {
         "specversion": "1.0",
         "id": event_id or str(uuid.uuid4()),
@@ -36,7 +41,7 @@ def make_event(source: str, type_key: str, subject: str, data: dict[str, Any],
         "type": spec["type"],
         "subject": subject,
         "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-        "dataschema": spec["dataschema"],
+        "dataschema": dataschema or spec["dataschema"],
         "datacontenttype": "application/json",
         "data": data,
     }
@@ -70,8 +75,9 @@ class HubClient:
                           "application/cloudevents-batch+json")["receipts"]
 
     def emit(self, type_key: str, subject: str, data: dict[str, Any],
-             event_id: str | None = None) -> dict[str, Any]:
-        return self.publish(make_event(self.member_id, type_key, subject, data, event_id))
+             event_id: str | None = None, dataschema: str | None = None) -> dict[str, Any]:
+        return self.publish(make_event(self.member_id, type_key, subject, data, event_id,
+                                       dataschema))
 
     def feed(self, after: int | None = None, limit: int = 100) -> dict[str, Any]:
         params: dict[str, Any] = {"limit": limit}

@@ -50,8 +50,14 @@ def post_events() -> Response:
         raise _bad("unsupported_media_type", "$",
                    f"Content-Type must be {STRUCTURED} or {BATCH}",
                    f"Content-Type 必须为 {STRUCTURED} 或 {BATCH}", status=415)
-    receipts = publish.publish(hub_of_app(), g.member_id, _parse_json(), batch=ctype == BATCH)
-    return _json({"receipts": [r.to_dict() for r in receipts]}, 202)
+    out = publish.publish_with_warnings(hub_of_app(), g.member_id, _parse_json(),
+                                       batch=ctype == BATCH)
+    resp = _json({"receipts": [r.to_dict() for r in out.receipts]}, 202)
+    if out.warnings:
+        # RFC 9745 Deprecation (the contract is deprecated now) plus a readable note.
+        resp.headers["Deprecation"] = "@%d" % int(__import__("time").time())
+        resp.headers["X-Contract-Deprecated"] = "; ".join(out.warnings)
+    return resp
 
 
 @bp.get("/feed")

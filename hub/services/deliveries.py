@@ -7,17 +7,12 @@ from typing import Any
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
-import contracts
 from hub.bootstrap import Hub
 from hub.domain.errors import DomainError, Problem
 from hub.services import operations, outbox, retry
 from hub.services.publish import react
 from hub.store import cases as case_store
 from hub.store.models import Delivery, DeliveryAttempt, Event, Member
-
-
-def _request_item_codes() -> dict[str, str]:
-    return {d["request_type"]: d["code"] for d in contracts.items() if d.get("request_type")}
 
 
 def feed(hub: Hub, member_id: str, after: int | None, limit: int) -> dict[str, Any]:
@@ -73,7 +68,8 @@ def _delivered(hub: Hub, s: Session, d: Delivery, now: datetime, how: str) -> No
     d.next_attempt_at = None
     d.latency_ms = max(0, int((now - d.created_at).total_seconds() * 1000))
     ev = s.get(Event, d.event_seq)
-    code = _request_item_codes().get(ev.type) if ev else None
+    item = hub.snap().item_for_request_type(ev.type) if ev else None
+    code = item["code"] if item else None
     if ev is None or code is None:
         return
     case = case_store.get(s, ev.subject or "", for_update=True)

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-import contracts
+from hub.registry.catalog import DEPRECATED, RETIRED, Snapshot, split_id
 from hub.domain.errors import Problem
 from hub.domain.retirement import RetirementRules
 from hub.domain.rules import check_application
@@ -71,10 +71,10 @@ def digest(envelope: dict[str, Any]) -> str:
     return "sha256:" + hashlib.sha256(canon.encode("utf-8")).hexdigest()
 
 
-def schema_problems(schema_id: str, instance: Any, prefix: str) -> list[Problem]:
+def schema_problems(snap: Snapshot, schema_id: str, instance: Any, prefix: str) -> list[Problem]:
     """Every way ``instance`` breaks the contract, each with its JSON path under ``prefix``."""
     problems = []
-    validator = contracts.validator(schema_id)
+    validator = snap.validator(schema_id)
     for err in sorted(validator.iter_errors(instance), key=lambda e: list(e.absolute_path)):
         path = prefix + err.json_path[1:]
         if err.validator == "required" and "'" in err.message:
@@ -88,9 +88,11 @@ def schema_problems(schema_id: str, instance: Any, prefix: str) -> list[Problem]
     return problems
 
 
-def check_envelope(ev: Any, index: int | None, member: str,
-                   allowed_types: list[str]) -> tuple[list[Problem], list[Problem]]:
-    """Returns (permission problems, contract problems) for one event."""
+def check_envelope(ev: Any, index: int | None, member: str, allowed_types: list[str],
+                   snap: Snapshot, warnings: list[str] | None = None
+                   ) -> tuple[list[Problem], list[Problem]]:
+    """Returns (permission problems, contract problems) for one event; deprecation notes go to
+    ``warnings``."""
     p = "$" if index is None else f"$[{index}]"
     denied: list[Problem] = []
     invalid: list[Problem] = []
@@ -120,7 +122,7 @@ def check_envelope(ev: Any, index: int | None, member: str,
                               f"source must be the signing member '{member}'",
                               f"source 必须是签名成员“{member}”"))
     etype = ev.get("type")
-    spec = contracts.event_by_type(etype) if isinstance(etype, str) else None
+    spec = snap.event_by_type(etype) if isinstance(etype, str) else None
     if isinstance(etype, str) and etype:
         if spec is None:
             invalid.append(Problem("unknown_event_type", f"{p}.type",
@@ -130,23 +132,43 @@ def check_envelope(ev: Any, index: int | None, member: str,
                                   f"member '{member}' may not publish '{etype}'",
                                   f"成员“{member}”无权发布“{etype}”"))
     if spec is not None:
-        declared = ev.get("dataschema")
-        if declared is not None and declared != spec["dataschema"]:
-            invalid.append(Problem("dataschema_mismatch", f"{p}.dataschema",
-                                   f"dataschema must be {spec['dataschema']}",
-                                   f"dataschema 必须为 {spec['dataschema']}"))
+        schema_id = _contract_for(ev, spec, snap, p, invalid, warnings)
         if "data" not in ev:
             invalid.append(Problem("data_missing", f"{p}.data", "event data is required",
                                    "缺少事件数据 data"))
-        else:
-            invalid += schema_problems(spec["dataschema"], ev["data"], f"{p}.data")
+        elif schema_id is not None:
+            invalid += schema_problems(snap, schema_id, ev["data"], f"{p}.data")
     return denied, invalid
 
 
-def rule_problems(ev: dict[str, Any], index: int | None,
-                  rules: RetirementRules) -> list[Problem]:
+def _contract_for(ev: dict[str, Any], spec: dict[str, Any], snap: Snapshot, p: str,
+                  invalid: list[Problem], warnings: list[str] | None) -> str | None:
+    """The contract version the event names: one of its subject's versions, not retired."""
+    declared = ev.get("dataschema") or spec["dataschema"]
+    subject = (split_id(spec["dataschema"]) or ("", 0))[0]
+    parts = split_id(declared) if isinstance(declared, str) else None
+    if parts is None or parts[0] != subject or declared not in snap.schemas:
+        known = ", ".join(f"{subject}/{v}" for v in snap.versions(subject))
+        invalid.append(Problem("dataschema_mismatch", f"{p}.dataschema",
+                               f"dataschema must be a registered version of '{subject}' ({known})",
+                               f"dataschema 必须是“{subject}”的已登记版本（{known}）"))
+        return None
+    state = snap.state(declared)
+    use = snap.latest_active(subject)
+    if state == RETIRED:
+        invalid.append(Problem("contract_retired", f"{p}.dataschema",
+                               f"contract {declared} is retired; publish with {use}",
+                               f"数据合同 {declared} 已停用，请使用 {use}"))
+        return None
+    if state == DEPRECATED and warnings is not None:
+        warnings.append(f"{declared} is deprecated; use {use}")
+    return str(declared)
+
+
+def rule_problems(ev: dict[str, Any], index: int | None, rules: RetirementRules,
+                  snap: Snapshot) -> list[Problem]:
     """Domain rules beyond the schema, for the contracts that have them."""
-    if ev.get("type") != contracts.event_type("application_submitted"):
+    if ev.get("type") != snap.event_type("application_submitted"):
         return []
     p = ("$" if index is None else f"$[{index}]") + ".data"
     return [Problem(x.code, p + x.path[1:], x.message, x.message_zh)

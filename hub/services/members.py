@@ -13,7 +13,7 @@ from hub.bootstrap import Hub
 from hub.domain.errors import DomainError
 from hub.security import keys
 from hub.services.outbox import utcnow
-from hub.store.models import Member, MemberKey, Nonce
+from hub.store.models import Member, MemberKey, Nonce, RegistryAudit
 
 ADMIN = "admin"
 
@@ -36,7 +36,7 @@ class MemberView:
 def add_member(hub: Hub, member_id: str, public_pem: str, *, keyid: str | None = None,
                publish: list[str] | None = None, subscribe: list[str] | None = None,
                push_url: str | None = None, name: str | None = None,
-               roles: list[str] | None = None) -> MemberView:
+               roles: list[str] | None = None, actor: str = "console") -> MemberView:
     """Create a member, or update it and add the key if it exists (so set-up can be re-run)."""
     pub = keys.public_from_pem(public_pem)
     kid = keyid or keys.key_id(pub)
@@ -61,6 +61,9 @@ def add_member(hub: Hub, member_id: str, public_pem: str, *, keyid: str | None =
             s.flush()
             s.add(MemberKey(keyid=kid, member_id=member_id,
                             public_key_pem=keys.public_key_pem(pub), created_at=now))
+        s.add(RegistryAudit(at=now, actor=actor, action="member.upsert", target=member_id,
+                            detail={"keyid": kid, "publish": m.publish, "subscribe": m.subscribe,
+                                    "push_url": m.push_url, "roles": m.roles}))
     return get_member(hub, member_id)  # type: ignore[return-value]
 
 

@@ -7,7 +7,6 @@ from typing import Any, Callable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-import contracts
 from hub.bootstrap import Hub
 from hub.domain import case as C
 from hub.domain.errors import DomainError, Problem
@@ -17,6 +16,12 @@ from hub.services import outbox
 from hub.services.envelope import IncomingEvent, check_envelope, digest, rule_problems, schema_problems
 from hub.store import cases as case_store
 from hub.store.models import CaseIssueRow, Event, Member
+
+
+@dataclass(frozen=True)
+class Published:
+    receipts: list["Receipt"]
+    warnings: list[str]
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,10 @@ def invalid(code: str, en: str, zh: str, problems: list[Problem], status: int) -
 
 
 def publish(hub: Hub, member_id: str, payload: Any, *, batch: bool) -> list[Receipt]:
+    return publish_with_warnings(hub, member_id, payload, batch=batch).receipts
+
+
+def publish_with_warnings(hub: Hub, member_id: str, payload: Any, *, batch: bool) -> Published:
     """Validate every event, then store and route them all or none."""
     events = payload if batch else [payload]
     if batch and (not isinstance(payload, list) or not payload):
@@ -47,15 +56,17 @@ def publish(hub: Hub, member_id: str, payload: Any, *, batch: bool) -> list[Rece
     with hub.transaction() as s:
         member = s.get(Member, member_id)
         allowed = list(member.publish or []) if member else []
+    snap = hub.snap()
     denied: list[Problem] = []
     problems: list[Problem] = []
+    warnings: list[str] = []
     for i, ev in enumerate(events):
         idx = i if batch else None
-        d, p = check_envelope(ev, idx, member_id, allowed)
+        d, p = check_envelope(ev, idx, member_id, allowed, snap, warnings)
         denied += d
         problems += p
         if not d and not p:
-            problems += rule_problems(ev, idx, hub.rules)
+            problems += rule_problems(ev, idx, hub.rules, snap)
     if denied:
         raise invalid("forbidden", "the member may not publish these events",
                       "该成员无权发布这些事件", denied, 403)
@@ -68,17 +79,17 @@ def publish(hub: Hub, member_id: str, payload: Any, *, batch: bool) -> list[Rece
     with hub.transaction() as s:
         for ev in incoming:
             try:
-                receipts.append(_accept(hub, s, member_id, ev))
+                receipts.append(_accept(hub, s, member_id, ev, snap))
             except DomainError as exc:
                 exc.problems = [Problem(p.code, prefix(ev.index) + p.path[1:], p.message,
                                         p.message_zh) for p in exc.problems] or [
                     Problem(exc.code, prefix(ev.index), exc.message, exc.message_zh)]
                 raise
     hub.wake()
-    return receipts
+    return Published(receipts, sorted(set(warnings)))
 
 
-def _accept(hub: Hub, s: Session, member_id: str, ev: IncomingEvent) -> Receipt:
+def _accept(hub: Hub, s: Session, member_id: str, ev: IncomingEvent, snap: Any) -> Receipt:
     existing = s.scalars(select(Event).where(Event.source == member_id,
                                              Event.event_id == ev.id)).one_or_none()
     if existing is not None:
@@ -92,9 +103,10 @@ def _accept(hub: Hub, s: Session, member_id: str, ev: IncomingEvent) -> Receipt:
         return _receipt(existing, duplicate=True)
     now = outbox.utcnow()
     env = dict(ev.envelope)
-    env.setdefault("dataschema", contracts.event_by_type(ev.type)["dataschema"])  # type: ignore[index]
+    spec = snap.event_by_type(ev.type)
+    env.setdefault("dataschema", spec["dataschema"])
     row = outbox.store_event(s, env, received_at=now, fingerprint=ev.digest)
-    handler = HANDLERS.get(contracts.event_by_type(ev.type)["key"])  # type: ignore[index]
+    handler = HANDLERS.get(spec["key"])
     if handler is not None:
         handler(hub, s, member_id, row)
     outbox.route_to_subscribers(s, row, now)
@@ -171,7 +183,8 @@ def _case_for(s: Session, ev: Event, member_id: str) -> C.Case:
 
 def react(hub: Hub, s: Session, case: C.Case) -> None:
     """Turn what the aggregate raised into events and deliveries, in this transaction."""
-    defs = {d["code"]: d for d in hub.definitions()}
+    snap = hub.snap()
+    defs = {d["code"]: d for d in snap.items}
     now = outbox.utcnow()
     status_changed = False
     while case.raised:
@@ -179,7 +192,7 @@ def react(hub: Hub, s: Session, case: C.Case) -> None:
         if isinstance(raised, C.ItemDispatched):
             d = defs[raised.code]
             payload = project(case.document, d.get("projection", {}))
-            problems = schema_problems(d["payload_contract"], payload, "$")
+            problems = schema_problems(snap, d["payload_contract"], payload, "$")
             if problems:
                 case.fail_item(raised.code, {
                     "code": "payload_invalid",
@@ -188,15 +201,16 @@ def react(hub: Hub, s: Session, case: C.Case) -> None:
                 }, now=now, by=hub.config.hub_member_id)
                 case_store.save(s, case)
                 continue
-            key = next(e["key"] for e in contracts.events() if e["type"] == d["request_type"])
-            outbox.emit(s, hub.config.hub_member_id, key, case.id, payload, [d["member"]], now,
-                        dataschema=d["payload_contract"])
+            outbox.emit(s, hub.config.hub_member_id, d["request_type"], case.id, payload,
+                        [d["member"]], now, dataschema=d["payload_contract"])
         elif isinstance(raised, C.ItemWithdrawn):
             data = {"item": raised.code, "reason": raised.reason, "cancelled_at": outbox.iso(now)}
-            outbox.emit(s, hub.config.hub_member_id, "item_cancelled", case.id, data,
-                        [defs[raised.code]["member"]], now)
+            outbox.emit(s, hub.config.hub_member_id, snap.event_type("item_cancelled"), case.id,
+                        data, [defs[raised.code]["member"]], now,
+                        dataschema=snap.current_schema("item_cancelled"))
         elif isinstance(raised, C.CaseChanged):
             status_changed = True
     if status_changed:
-        outbox.emit(s, hub.config.hub_member_id, "case_status_changed", case.id,
-                    case.status_document(hub.definitions()), [hub.config.hrss_member_id], now)
+        outbox.emit(s, hub.config.hub_member_id, snap.event_type("case_status_changed"), case.id,
+                    case.status_document(snap.items), [hub.config.hrss_member_id], now,
+                    dataschema=snap.current_schema("case_status_changed"))

@@ -32,8 +32,10 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _begin(conn: Any) -> None:
-            # Take the write lock at BEGIN so concurrent writers queue instead of deadlocking.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Take the write lock at BEGIN so concurrent writers queue instead of deadlocking;
+            # read-only work (engine.execution_options(read_only=True)) must not wait for it.
+            deferred = conn.get_execution_options().get("read_only")
+            conn.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
 
         # Let SQLAlchemy's "begin" event own the transaction start.
         @event.listens_for(engine, "connect")

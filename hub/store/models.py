@@ -218,3 +218,56 @@ class WorkerHeartbeat(Base):
     beat_at: Mapped[datetime] = mapped_column(UTCDateTime())
     pid: Mapped[int] = mapped_column(Integer)
     host: Mapped[str] = mapped_column(String(200))
+
+
+class ContractVersion(Base):
+    """A contract version registered at runtime (the files in contracts/ are version 1s)."""
+
+    __tablename__ = "contract_versions"
+    __table_args__ = (UniqueConstraint("subject", "version", name="uq_contract_subject_version"),)
+    schema_id: Mapped[str] = mapped_column(String(300), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(100), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    schema: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ContractStatus(Base):
+    """Lifecycle of any contract version, file or registered: active, deprecated, retired."""
+
+    __tablename__ = "contract_status"
+    schema_id: Mapped[str] = mapped_column(String(300), primary_key=True)
+    state: Mapped[str] = mapped_column(String(20))
+    changed_by: Mapped[str] = mapped_column(String(64))
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class SubjectConfig(Base):
+    __tablename__ = "subject_configs"
+    subject: Mapped[str] = mapped_column(String(100), primary_key=True)
+    compatibility: Mapped[str] = mapped_column(String(30))
+
+
+class ItemDefinitionRow(Base):
+    """A linked-item definition registered at runtime; the latest non-retired version applies."""
+
+    __tablename__ = "item_definitions"
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    definition: Mapped[dict[str, Any]] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(20))
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class RegistryAudit(Base):
+    """Every registry and member change: who, when, what."""
+
+    __tablename__ = "registry_audit"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(300))
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)

@@ -1,0 +1,177 @@
+"""What the hub currently knows: the contract files plus everything registered at runtime.
+
+Every process keeps a snapshot and reloads it when the registry's audit log has grown, checked
+at most once per ``ttl`` seconds (and at once after a change made by this process). Readers get
+immutable snapshots, so a registration never changes a request half-way through.
+"""
+from __future__ import annotations
+
+import copy
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+import contracts
+
+ACTIVE, DEPRECATED, RETIRED = "active", "deprecated", "retired"
+
+
+def split_id(schema_id: str) -> tuple[str, int] | None:
+    """``…/progress/2.json`` → ("progress", 2); None for an $id outside the contract space."""
+    if not schema_id.startswith(contracts.BASE) or not schema_id.endswith(".json"):
+        return None
+    rest = schema_id[len(contracts.BASE):-len(".json")]
+    subject, _, version = rest.rpartition("/")
+    if not subject or not version.isdigit():
+        return None
+    return subject, int(version)
+
+
+def request_type(code: str) -> str:
+    return f"cn.gov.js.retirement.item.{code.replace('_', '-')}.requested.v1"
+
+
+@dataclass
+class Snapshot:
+    revision: int
+    schemas: dict[str, dict[str, Any]]
+    states: dict[str, str]
+    configs: dict[str, str]
+    items: list[dict[str, Any]]
+    item_versions: dict[str, int]
+    events: list[dict[str, Any]]
+    registry: Registry = field(repr=False)
+    _validators: dict[str, Any] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    # ----- contracts -------------------------------------------------------------------
+    def validator(self, schema_id: str) -> Any:
+        with self._lock:
+            v = self._validators.get(schema_id)
+            if v is None:
+                cls = contracts.validator_class()
+                v = cls(self.schemas[schema_id], registry=self.registry,
+                        format_checker=cls.FORMAT_CHECKER)
+                self._validators[schema_id] = v
+            return v
+
+    def versions(self, subject: str) -> list[int]:
+        return sorted(v for sid in self.schemas if (p := split_id(sid)) and p[0] == subject
+                      for v in [p[1]])
+
+    def subjects(self) -> list[str]:
+        return sorted({p[0] for sid in self.schemas if (p := split_id(sid))})
+
+    def state(self, schema_id: str) -> str:
+        return self.states.get(schema_id, ACTIVE)
+
+    def latest_active(self, subject: str) -> str | None:
+        for v in reversed(self.versions(subject)):
+            sid = contracts.schema_id(subject, v)
+            if self.state(sid) == ACTIVE:
+                return sid
+        return None
+
+    def compatibility(self, subject: str) -> str:
+        return self.configs.get(subject, "BACKWARD")
+
+    # ----- events and items ------------------------------------------------------------
+    def event_by_type(self, type_: str) -> dict[str, Any] | None:
+        return next((e for e in self.events if e["type"] == type_), None)
+
+    def event_by_key(self, key: str) -> dict[str, Any]:
+        return next(e for e in self.events if e["key"] == key)
+
+    def event_type(self, key: str) -> str:
+        return str(self.event_by_key(key)["type"])
+
+    def current_schema(self, key: str) -> str:
+        """The contract version the hub writes for an event it publishes itself."""
+        spec = self.event_by_key(key)
+        parts = split_id(spec["dataschema"])
+        return (self.latest_active(parts[0]) if parts else None) or spec["dataschema"]
+
+    def item(self, code: str) -> dict[str, Any] | None:
+        return next((d for d in self.items if d["code"] == code), None)
+
+    def item_for_request_type(self, type_: str) -> dict[str, Any] | None:
+        return next((d for d in self.items if d.get("request_type") == type_), None)
+
+
+class Catalog:
+    def __init__(self, engine: Engine, ttl: float = 1.0) -> None:
+        # Read-only: the catalog may be consulted inside a writing transaction of the same
+        # thread, so on SQLite it must not queue behind that transaction's write lock.
+        self.sessions = sessionmaker(engine.execution_options(read_only=True))
+        self.ttl = ttl
+        self._snap: Snapshot | None = None
+        self._checked = 0.0
+        self._lock = threading.Lock()
+
+    def snapshot(self) -> Snapshot:
+        now = time.monotonic()
+        snap = self._snap
+        if snap is not None and now - self._checked < self.ttl:
+            return snap
+        with self._lock:
+            if self._snap is not None and time.monotonic() - self._checked < self.ttl:
+                return self._snap
+            with self.sessions.begin() as s:
+                revision = self._revision(s)
+                if self._snap is None or self._snap.revision != revision:
+                    self._snap = self._load(s, revision)
+            self._checked = time.monotonic()
+            return self._snap
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._checked = 0.0
+            self._snap = None
+
+    @staticmethod
+    def _revision(s: Session) -> int:
+        from hub.store.models import RegistryAudit
+
+        return int(s.scalar(select(func.max(RegistryAudit.id))) or 0)
+
+    @staticmethod
+    def _load(s: Session, revision: int) -> Snapshot:
+        from hub.store.models import (ContractStatus, ContractVersion, ItemDefinitionRow,
+                                      SubjectConfig)
+
+        schemas = dict(contracts.schemas())
+        for row in s.scalars(select(ContractVersion)):
+            schemas[row.schema_id] = row.schema
+        states = {r.schema_id: r.state for r in s.scalars(select(ContractStatus))}
+        configs = {r.subject: r.compatibility for r in s.scalars(select(SubjectConfig))}
+
+        latest: dict[str, tuple[int, str, dict[str, Any]]] = {
+            d["code"]: (1, ACTIVE, d) for d in contracts.items()}
+        for row in s.scalars(select(ItemDefinitionRow).order_by(ItemDefinitionRow.version)):
+            if row.code not in latest or row.version >= latest[row.code][0]:
+                latest[row.code] = (row.version, row.state, row.definition)
+        items = sorted((copy.deepcopy(d) for v, st, d in latest.values() if st == ACTIVE),
+                       key=lambda d: (d.get("order", 99), d["code"]))
+        events = contracts.events()
+        known = {e["type"] for e in events}
+        for d in items:
+            rt = d.get("request_type")
+            if rt and rt not in known:
+                events.append({"key": f"{d['code']}_requested", "type": rt,
+                               "dataschema": d["payload_contract"], "published_by": "hub",
+                               "description_zh": f"枢纽推送关联事项：{d.get('name_zh', d['code'])}",
+                               "description_en": f"The hub dispatches linked item {d['code']}"})
+                known.add(rt)
+        registry = Registry().with_resources(
+            (sid, Resource.from_contents(doc, default_specification=DRAFT202012))
+            for sid, doc in schemas.items())
+        return Snapshot(revision=revision, schemas=schemas, states=states, configs=configs,
+                        items=items, item_versions={c: v for c, (v, _, _) in latest.items()},
+                        events=events, registry=registry)
