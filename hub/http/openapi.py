@@ -5,6 +5,7 @@ from functools import lru_cache
 from typing import Any
 
 import contracts
+from hub.registry.compat import MODES
 
 SIGNED = [{"httpSignature": []}]
 
@@ -22,6 +23,8 @@ def _json(ref: str, desc: str) -> dict[str, Any]:
 DELIVERY_ID = {"name": "delivery_id", "in": "path", "required": True,
                "schema": {"type": "integer"}}
 OPEN = {"type": "object"}
+SUBJECT = {"name": "subject", "in": "path", "required": True, "schema": {"type": "string"}}
+VERSION_N = {"name": "n", "in": "path", "required": True, "schema": {"type": "integer"}}
 
 AUTH_ERRORS = {
     "401": _problem("signature missing, malformed, invalid, expired, unknown key or replayed nonce"),
@@ -95,6 +98,26 @@ def document() -> dict[str, Any]:
                         "properties": {"cursor": {"type": "integer", "minimum": 0}}},
                 "AckResult": {"type": "object", "properties": {
                     "cursor": {"type": "integer"}, "acknowledged": {"type": "integer"}}},
+                "Subjects": {"type": "object", "properties": {"subjects": {
+                    "type": "array", "items": OPEN}}},
+                "Versions": {"type": "object", "properties": {
+                    "subject": {"type": "string"}, "compatibility": {"type": "string"},
+                    "versions": {"type": "array", "items": OPEN}}},
+                "Contract": {"type": "object",
+                             "required": ["subject", "version", "id", "state", "schema"],
+                             "properties": {"subject": {"type": "string"},
+                                            "version": {"type": "integer"},
+                                            "id": {"type": "string"},
+                                            "state": {"enum": ["active", "deprecated", "retired"]},
+                                            "schema": OPEN}},
+                "SubjectConfig": {"type": "object", "properties": {
+                    "subject": {"type": "string"}, "compatibility": {"type": "string"}}},
+                "Items": {"type": "object", "properties": {"items": {"type": "array",
+                                                                      "items": OPEN}}},
+                "Item": OPEN,
+                "MemberView": OPEN,
+                "Audit": {"type": "object", "properties": {"audit": {"type": "array",
+                                                                      "items": OPEN}}},
                 "Deliveries": {"type": "object", "properties": {"deliveries": {
                     "type": "array", "items": OPEN}}},
                 "Attempts": {"type": "object", "properties": {"attempts": {
@@ -232,6 +255,93 @@ def document() -> dict[str, Any]:
                 "summary": "What administrators must act on, newest first (admin)",
                 "security": SIGNED,
                 "responses": {"200": _json("Notices", "notices"), **ADMIN_ERRORS}}},
+            "/v1/contracts": {"get": {
+                "summary": "Contract subjects with their versions and compatibility",
+                "security": SIGNED,
+                "responses": {"200": _json("Subjects", "subjects"), **AUTH_ERRORS}}},
+            "/v1/contracts/{subject}/versions": {"get": {
+                "summary": "The versions of one subject and their state", "security": SIGNED,
+                "parameters": [SUBJECT],
+                "responses": {"200": _json("Versions", "versions"),
+                              "404": _problem("no such subject"), **AUTH_ERRORS}}},
+            "/v1/contracts/{subject}/versions/{n}": {"get": {
+                "summary": "One contract version with its schema", "security": SIGNED,
+                "parameters": [SUBJECT, VERSION_N],
+                "responses": {"200": _json("Contract", "the contract"),
+                              "404": _problem("no such version"), **AUTH_ERRORS}}},
+            "/v1/schemas": {"get": {
+                "summary": "A contract by its $id", "security": SIGNED,
+                "parameters": [{"name": "id", "in": "query", "required": True,
+                                "schema": {"type": "string"}}],
+                "responses": {"200": _json("Contract", "the contract"),
+                              "400": _problem("id missing"),
+                              "404": _problem("no contract with this $id"), **AUTH_ERRORS}}},
+            "/v1/items": {"get": {
+                "summary": "The linked items in force", "security": SIGNED,
+                "responses": {"200": _json("Items", "item definitions"), **AUTH_ERRORS}}},
+            "/v1/admin/contracts/{subject}/versions": {"post": {
+                "summary": "Register the next version of a subject (admin)", "security": SIGNED,
+                "parameters": [SUBJECT],
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["schema"],
+                    "properties": {"schema": {"type": "object"}}}}}},
+                "responses": {"201": _json("Contract", "registered"),
+                              "200": _json("Contract", "identical to the latest version"),
+                              "400": _problem("malformed JSON"),
+                              "409": _problem("incompatible: every difference with path and kind"),
+                              "422": _problem("not a valid contract (every problem listed)"),
+                              **ADMIN_ERRORS}}},
+            "/v1/admin/contracts/{subject}/config": {"put": {
+                "summary": "Set a subject's compatibility mode (admin)", "security": SIGNED,
+                "parameters": [SUBJECT],
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["compatibility"], "properties": {
+                        "compatibility": {"enum": list(MODES)}}}}}},
+                "responses": {"200": _json("SubjectConfig", "the mode"),
+                              "400": _problem("malformed JSON"),
+                              "422": _problem("unknown mode"), **ADMIN_ERRORS}}},
+            "/v1/admin/contracts/{subject}/versions/{n}/state": {"put": {
+                "summary": "Deprecate, retire or re-activate a version (admin)", "security": SIGNED,
+                "parameters": [SUBJECT, VERSION_N],
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["state"], "properties": {
+                        "state": {"enum": ["active", "deprecated", "retired"]}}}}}},
+                "responses": {"200": _json("Contract", "the version with its new state"),
+                              "400": _problem("malformed JSON"),
+                              "404": _problem("no such version"),
+                              "422": _problem("unknown state"), **ADMIN_ERRORS}}},
+            "/v1/admin/items": {"post": {
+                "summary": "Register or version a linked item (admin)", "security": SIGNED,
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "$ref": contracts.schema_id("item-definition")}}}},
+                "responses": {"201": _json("Item", "in force for new cases"),
+                              "400": _problem("malformed JSON"),
+                              "422": _problem("malformed or failing checks (every problem listed)"),
+                              **ADMIN_ERRORS}}},
+            "/v1/admin/items/{code}/retire": {"post": {
+                "summary": "Retire a linked item for new cases (admin)", "security": SIGNED,
+                "parameters": [{"name": "code", "in": "path", "required": True,
+                                "schema": {"type": "string"}}],
+                "responses": {"200": _json("Item", "retired"),
+                              "404": _problem("no such active item"), **ADMIN_ERRORS}}},
+            "/v1/admin/members": {"post": {
+                "summary": "Add a member or a key (admin)", "security": SIGNED,
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["id", "public_key_pem"], "properties": {
+                        "id": {"type": "string"}, "public_key_pem": {"type": "string"},
+                        "keyid": {"type": "string"}, "name": {"type": "string"},
+                        "publish": {"type": "array", "items": {"type": "string"}},
+                        "subscribe": {"type": "array", "items": {"type": "string"}},
+                        "push_url": {"type": "string"},
+                        "roles": {"type": "array", "items": {"type": "string"}}}}}}},
+                "responses": {"201": _json("MemberView", "the member"),
+                              "400": _problem("malformed JSON"),
+                              "409": _problem("key id belongs to another member"),
+                              "422": _problem("missing fields, unknown event types or a bad key"),
+                              **ADMIN_ERRORS}}},
+            "/v1/admin/audit": {"get": {
+                "summary": "Registry and member changes, newest first (admin)", "security": SIGNED,
+                "responses": {"200": _json("Audit", "audit log"), **ADMIN_ERRORS}}},
             "/readyz": {"get": {"summary": "Database reachable, keys loaded, worker heartbeat fresh",
                                 "responses": {"200": {"description": "ready"},
                                               "503": {"description": "not ready, with the failing check"}}}},
