@@ -1,0 +1,1 @@
+"""Benchmark of the hub: ``python -m bench.run [--quick]``."""
