@@ -15,6 +15,7 @@ from hub.domain.retirement import RetirementRules
 from hub.registry.catalog import Catalog, Snapshot
 from hub.security import keys
 from hub.store import migrate
+from hub.store.notify import notify
 from hub.store.db import make_engine, session_factory
 
 
@@ -47,9 +48,11 @@ class Hub:
             self._wakers.append(waker)
 
     def wake(self) -> None:
-        """Called after a commit that created deliveries: the worker pushes right away."""
+        """Called after a commit that created deliveries: workers push right away, those in
+        this process directly and those in other processes through NOTIFY (PostgreSQL)."""
         for waker in list(self._wakers):
             waker()
+        notify(self.engine)
 
     def jwks(self) -> dict[str, Any]:
         return keys.jwks({self.keyid: self.private_key.public_key()})

@@ -29,6 +29,7 @@ class Config:
     lease_s: float = 60.0
     push_batch: int = 50
     heartbeat_stale_s: float = 30.0
+    inline_receipts: int = 20
     worker_poll_s: float = 2.0
     run_worker: bool = True
     retirement_rules: Mapping[str, Any] = field(default_factory=dict)
@@ -64,6 +65,7 @@ class Config:
             "HUB_LEASE_S": ("lease_s", float),
             "HUB_PUSH_BATCH": ("push_batch", int),
             "HUB_HEARTBEAT_STALE_S": ("heartbeat_stale_s", float),
+            "HUB_INLINE_RECEIPTS": ("inline_receipts", int),
         }
         for var, (name, conv) in simple.items():
             if var in env:

@@ -14,6 +14,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from hub.bootstrap import Hub
 from hub.security.signing import HubAuth
 from hub.services import deliveries, members, operations, retry
+from hub.store.notify import Listener
 
 log = logging.getLogger("hub.worker")
 PUSH_JOB = "push-deliveries"
@@ -55,11 +56,12 @@ class Pusher:
         n = 0
         while True:
             batch = deliveries.claim_due(self.hub, worker_id)
-            if not batch:
-                return n
             for did, url, ev in batch:
                 self.push_one(did, url, ev)
                 n += 1
+            applied = deliveries.apply_receipts(self.hub)
+            if not batch and not applied:
+                return n
 
 
 class Worker:
@@ -74,6 +76,7 @@ class Worker:
         self.worker_id = operations.worker_id()
         self._local = threading.local()
         self._stopping = threading.Event()
+        self.listener: Listener | None = None
 
     def start(self) -> None:
         self.scheduler.add_job(self._push_job, "interval", seconds=self.hub.config.worker_poll_s,
@@ -88,9 +91,14 @@ class Worker:
                                next_run_time=datetime.now(timezone.utc))
         self.hub.on_commit(self.wake)
         self.scheduler.start()
+        if self.hub.engine.dialect.name == "postgresql":
+            self.listener = Listener(self.hub.engine, self.wake)
+            self.listener.start()
 
     def stop(self) -> None:
         self._stopping.set()
+        if self.listener is not None:
+            self.listener.stop()
         self.scheduler.shutdown(wait=True)
 
     def wake(self) -> None:

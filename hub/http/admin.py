@@ -19,7 +19,7 @@ bp = Blueprint("admin", __name__, url_prefix="/v1/admin")
 def admin_only(view: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        m = member_service.get_member(hub_of_app(), g.member_id)
+        m = hub_of_app().snap().members.get(g.member_id)
         if m is None or member_service.ADMIN not in m.roles:
             raise DomainError("admin_required", "this operation needs a member with the admin role",
                               "该操作需要具有管理员角色的成员签名", status=403)

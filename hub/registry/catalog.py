@@ -38,6 +38,15 @@ def request_type(code: str) -> str:
     return f"cn.gov.js.retirement.item.{code.replace('_', '-')}.requested.v1"
 
 
+@dataclass(frozen=True)
+class MemberInfo:
+    id: str
+    roles: tuple[str, ...]
+    publish: frozenset[str]
+    subscribe: frozenset[str]
+    push_url: str | None
+
+
 @dataclass
 class Snapshot:
     revision: int
@@ -47,6 +56,8 @@ class Snapshot:
     items: list[dict[str, Any]]
     item_versions: dict[str, int]
     events: list[dict[str, Any]]
+    members: dict[str, MemberInfo]
+    keys: dict[str, tuple[str, Any]]
     registry: Registry = field(repr=False)
     _validators: dict[str, Any] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -143,8 +154,15 @@ class Catalog:
 
     @staticmethod
     def _load(s: Session, revision: int) -> Snapshot:
-        from hub.store.models import (ContractStatus, ContractVersion, ItemDefinitionRow,
-                                      SubjectConfig)
+        from hub.security.keys import public_from_pem
+        from hub.store.models import (ContractStatus, ContractVersion, ItemDefinitionRow, Member,
+                                      MemberKey, SubjectConfig)
+
+        members = {m.id: MemberInfo(m.id, tuple(m.roles or ()), frozenset(m.publish or ()),
+                                    frozenset(m.subscribe or ()), m.push_url)
+                   for m in s.scalars(select(Member))}
+        member_keys = {k.keyid: (k.member_id, public_from_pem(k.public_key_pem))
+                       for k in s.scalars(select(MemberKey).where(MemberKey.revoked_at.is_(None)))}
 
         schemas = dict(contracts.schemas())
         for row in s.scalars(select(ContractVersion)):
@@ -174,4 +192,4 @@ class Catalog:
             for sid, doc in schemas.items())
         return Snapshot(revision=revision, schemas=schemas, states=states, configs=configs,
                         items=items, item_versions={c: v for c, (v, _, _) in latest.items()},
-                        events=events, registry=registry)
+                        events=events, members=members, keys=member_keys, registry=registry)

@@ -37,7 +37,12 @@ def feed(hub: Hub, member_id: str, after: int | None, limit: int) -> dict[str, A
 
 
 def ack(hub: Hub, member_id: str, cursor: int) -> dict[str, Any]:
-    """Record that the member holds everything up to ``cursor``; items sent move to delivered."""
+    """Record that the member holds everything up to ``cursor``.
+
+    The acknowledgement itself is one bulk update, so a large page costs one round trip; what
+    it means for the cases (items move to delivered, the merged status goes out) is applied
+    right here for the first few and by the delivery worker for the rest.
+    """
     now = outbox.utcnow()
     with hub.transaction() as s:
         member = s.get(Member, member_id)
@@ -48,34 +53,63 @@ def ack(hub: Hub, member_id: str, cursor: int) -> dict[str, Any]:
                 "cursor_ahead", f"cursor {cursor} is beyond the last event of this feed ({top})",
                 f"确认位置 {cursor} 超出本成员订阅流的最后位置（{top}）", status=409,
                 problems=[Problem("cursor_ahead", "$.cursor", "beyond the feed", "超出订阅流")])
-        due = s.scalars(
-            select(Delivery).where(Delivery.member_id == member_id, Delivery.id <= cursor,
-                                   Delivery.state != "delivered")
-            .order_by(Delivery.id)
+        due = s.execute(
+            select(Delivery.id, Delivery.created_at)
+            .where(Delivery.member_id == member_id, Delivery.id <= cursor,
+                   Delivery.state != "delivered")
         ).all()
-        for d in due:
-            _delivered(hub, s, d, now, "pull")
+        if due:
+            s.execute(update(Delivery), [
+                {"id": did, "state": "delivered", "delivered_at": now, "delivered_by": "pull",
+                 "next_attempt_at": None, "receipt_pending": True,
+                 "latency_ms": max(0, int((now - created).total_seconds() * 1000))}
+                for did, created in due])
         member.ack_cursor = max(member.ack_cursor or 0, cursor)
-        acked = len(due)
+    if due and hub.config.inline_receipts:
+        apply_receipts(hub, hub.config.inline_receipts, member=member_id)
     hub.wake()
-    return {"cursor": max(cursor, 0), "acknowledged": acked}
+    return {"cursor": max(cursor, 0), "acknowledged": len(due)}
 
 
-def _delivered(hub: Hub, s: Session, d: Delivery, now: datetime, how: str) -> None:
+def _delivered(d: Delivery, now: datetime, how: str) -> None:
     d.state = "delivered"
     d.delivered_at = now
     d.delivered_by = how
     d.next_attempt_at = None
+    d.receipt_pending = True
     d.latency_ms = max(0, int((now - d.created_at).total_seconds() * 1000))
-    ev = s.get(Event, d.event_seq)
-    item = hub.snap().item_for_request_type(ev.type) if ev else None
-    code = item["code"] if item else None
-    if ev is None or code is None:
-        return
-    case = case_store.get(s, ev.subject or "", for_update=True)
-    if case is not None and case.mark_delivered(code, now=now, by=d.member_id):
-        case_store.save(s, case)
-        react(hub, s, case)
+
+
+def apply_receipts(hub: Hub, limit: int = 200, member: str | None = None) -> int:
+    """Apply delivered deliveries to their cases: an item request that reached its department
+    moves the item to delivered (and the merged status goes to HRSS). Rows are claimed with
+    SKIP LOCKED, so every worker process may run this side by side."""
+    snap = hub.snap()
+    now = outbox.utcnow()
+    with hub.transaction() as s:
+        q = (select(Delivery.id, Delivery.member_id, Event.type, Event.subject)
+             .join(Event, Event.seq == Delivery.event_seq)
+             .where(Delivery.receipt_pending.is_(True)).order_by(Delivery.id).limit(limit)
+             .with_for_update(skip_locked=True, of=Delivery))
+        if member is not None:
+            q = q.where(Delivery.member_id == member)
+        rows = s.execute(q).all()
+        if not rows:
+            return 0
+        changed: dict[str, Any] = {}
+        for _did, member_id, etype, subject in rows:
+            item = snap.item_for_request_type(etype)
+            if item is None or not subject:
+                continue
+            case = changed.get(subject) or case_store.get(s, subject, for_update=True)
+            if case is not None and case.mark_delivered(item["code"], now=now, by=member_id):
+                changed[subject] = case
+        for case in changed.values():
+            case_store.save(s, case)
+            react(hub, s, case)
+        s.execute(update(Delivery).where(Delivery.id.in_([r[0] for r in rows]))
+                  .values(receipt_pending=False))
+    return len(rows)
 
 
 # ----- push ------------------------------------------------------------------------------
@@ -131,7 +165,7 @@ def record_attempt(hub: Hub, delivery_id: int, *, status: int | None, duration_m
         d.lease_until = None
         d.claimed_by = None
         if outcome.state == "delivered":
-            _delivered(hub, s, d, now, "push")
+            _delivered(d, now, "push")
         else:
             d.last_error = (error or f"HTTP {status}") + f" ({outcome.reason})"
             d.state, d.next_attempt_at = outcome.state, outcome.next_attempt_at

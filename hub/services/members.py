@@ -64,6 +64,7 @@ def add_member(hub: Hub, member_id: str, public_pem: str, *, keyid: str | None =
         s.add(RegistryAudit(at=now, actor=actor, action="member.upsert", target=member_id,
                             detail={"keyid": kid, "publish": m.publish, "subscribe": m.subscribe,
                                     "push_url": m.push_url, "roles": m.roles}))
+    hub.catalog.invalidate()
     return get_member(hub, member_id)  # type: ignore[return-value]
 
 
@@ -85,11 +86,9 @@ def list_members(hub: Hub) -> list[MemberView]:
 
 
 def key_owner(hub: Hub, keyid: str) -> tuple[str, Ed25519PublicKey] | None:
-    with hub.transaction() as s:
-        k = s.get(MemberKey, keyid)
-        if k is None or k.revoked_at is not None:
-            return None
-        return k.member_id, keys.public_from_pem(k.public_key_pem)
+    """From the catalog snapshot: key changes are audited, so every process sees them within
+    the catalog's refresh interval, and no request pays a database round trip for its key."""
+    return hub.snap().keys.get(keyid)
 
 
 def remember_nonce(hub: Hub, keyid: str, nonce: str, expires_at: datetime) -> bool:

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub.services.envelope import digest
-from hub.store.models import CaseMember, Delivery, Event, Member
+from hub.store.models import CaseMember, Delivery, Event
 
 
 def utcnow() -> datetime:
@@ -50,10 +50,12 @@ def store_event(session: Session, env: dict[str, Any], *, received_at: datetime,
     return row
 
 
-def add_deliveries(session: Session, event: Event, members: Iterable[str], now: datetime) -> int:
+def add_deliveries(session: Session, event: Event, members: Iterable[str], now: datetime,
+                   known: dict[str, Any]) -> int:
+    """``known``: the catalog snapshot's members (push URL decides push or pull)."""
     n = 0
     for member_id in sorted(set(members)):
-        m = session.get(Member, member_id)
+        m = known.get(member_id)
         if m is None:
             continue
         session.add(Delivery(
@@ -65,7 +67,8 @@ def add_deliveries(session: Session, event: Event, members: Iterable[str], now: 
 
 
 def emit(session: Session, hub_member: str, event_type: str, subject: str, data: dict[str, Any],
-         recipients: Iterable[str], now: datetime, dataschema: str) -> Event:
+         recipients: Iterable[str], now: datetime, dataschema: str,
+         known: dict[str, Any]) -> Event:
     """Publish an event as the hub itself, owed to ``recipients``."""
     env = {
         "specversion": "1.0",
@@ -78,16 +81,17 @@ def emit(session: Session, hub_member: str, event_type: str, subject: str, data:
         "data": data,
     }
     ev = store_event(session, env, received_at=now)
-    add_deliveries(session, ev, recipients, now)
+    add_deliveries(session, ev, recipients, now, known)
     return ev
 
 
-def route_to_subscribers(session: Session, event: Event, now: datetime) -> int:
+def route_to_subscribers(session: Session, event: Event, now: datetime,
+                         known: dict[str, Any]) -> int:
     """Members subscribed to the type, and taking part in the case, get a copy."""
+    subscribed = [m.id for m in known.values()
+                  if event.type in m.subscribe and m.id != event.source]
+    if not subscribed:
+        return 0
     participants = set(session.scalars(
         select(CaseMember.member_id).where(CaseMember.case_id == event.subject)))
-    targets = [
-        m.id for m in session.scalars(select(Member))
-        if event.type in (m.subscribe or []) and m.id != event.source and m.id in participants
-    ]
-    return add_deliveries(session, event, targets, now)
+    return add_deliveries(session, event, [m for m in subscribed if m in participants], now, known)

@@ -15,7 +15,7 @@ from hub.domain.workdays import add_working_days
 from hub.services import outbox
 from hub.services.envelope import IncomingEvent, check_envelope, digest, rule_problems, schema_problems
 from hub.store import cases as case_store
-from hub.store.models import CaseIssueRow, Event, Member
+from hub.store.models import CaseIssueRow, Event
 
 
 @dataclass(frozen=True)
@@ -53,10 +53,9 @@ def publish_with_warnings(hub: Hub, member_id: str, payload: Any, *, batch: bool
         raise invalid("batch_not_array", "a batch must be a non-empty JSON array",
                       "批量事件必须是非空 JSON 数组", [Problem("batch_not_array", "$",
                       "expected a non-empty array", "应为非空数组")], 400)
-    with hub.transaction() as s:
-        member = s.get(Member, member_id)
-        allowed = list(member.publish or []) if member else []
     snap = hub.snap()
+    info = snap.members.get(member_id)
+    allowed = list(info.publish) if info else []
     denied: list[Problem] = []
     problems: list[Problem] = []
     warnings: list[str] = []
@@ -109,7 +108,7 @@ def _accept(hub: Hub, s: Session, member_id: str, ev: IncomingEvent, snap: Any) 
     handler = HANDLERS.get(spec["key"])
     if handler is not None:
         handler(hub, s, member_id, row)
-    outbox.route_to_subscribers(s, row, now)
+    outbox.route_to_subscribers(s, row, now, snap.members)
     return _receipt(row, duplicate=False)
 
 
@@ -202,15 +201,15 @@ def react(hub: Hub, s: Session, case: C.Case) -> None:
                 case_store.save(s, case)
                 continue
             outbox.emit(s, hub.config.hub_member_id, d["request_type"], case.id, payload,
-                        [d["member"]], now, dataschema=d["payload_contract"])
+                        [d["member"]], now, dataschema=d["payload_contract"], known=snap.members)
         elif isinstance(raised, C.ItemWithdrawn):
             data = {"item": raised.code, "reason": raised.reason, "cancelled_at": outbox.iso(now)}
             outbox.emit(s, hub.config.hub_member_id, snap.event_type("item_cancelled"), case.id,
                         data, [defs[raised.code]["member"]], now,
-                        dataschema=snap.current_schema("item_cancelled"))
+                        dataschema=snap.current_schema("item_cancelled"), known=snap.members)
         elif isinstance(raised, C.CaseChanged):
             status_changed = True
     if status_changed:
         outbox.emit(s, hub.config.hub_member_id, snap.event_type("case_status_changed"), case.id,
                     case.status_document(snap.items), [hub.config.hrss_member_id], now,
-                    dataschema=snap.current_schema("case_status_changed"))
+                    dataschema=snap.current_schema("case_status_changed"), known=snap.members)

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Date,
     DateTime,
     ForeignKey,
@@ -104,6 +105,7 @@ class Delivery(Base):
         UniqueConstraint("event_seq", "member_id", name="uq_delivery_event_member"),
         Index("ix_deliveries_member_id", "member_id", "id"),
         Index("ix_deliveries_due", "state", "next_attempt_at"),
+        Index("ix_deliveries_receipts", "receipt_pending", "id"),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     event_seq: Mapped[int] = mapped_column(ForeignKey("events.seq"))
@@ -115,6 +117,8 @@ class Delivery(Base):
     delivered_by: Mapped[str | None] = mapped_column(String(10))
     latency_ms: Mapped[int | None] = mapped_column(Integer)
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # delivered, but its effect on the case (item -> delivered) not yet applied
+    receipt_pending: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     claimed_by: Mapped[str | None] = mapped_column(String(100))
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
