@@ -1,0 +1,1 @@
+"""City-level department stand-ins (hpf, medical, health, community); see INTERFACES.md."""
