@@ -51,13 +51,13 @@ def list_deliveries() -> Response:
         limit=_int_arg("limit", 100, minimum=1) or 100)})
 
 
-@bp.get("/deliveries/<int:delivery_id>/attempts")
+@bp.get("/deliveries/<int(max=9223372036854775807):delivery_id>/attempts")
 @admin_only
 def delivery_attempts(delivery_id: int) -> Response:
     return _json({"attempts": operations.attempts(hub_of_app(), delivery_id)})
 
 
-@bp.post("/deliveries/<int:delivery_id>/replay")
+@bp.post("/deliveries/<int(max=9223372036854775807):delivery_id>/replay")
 @admin_only
 def replay_one(delivery_id: int) -> Response:
     return _json(operations.replay(hub_of_app(), delivery_id=delivery_id), 202)
@@ -72,7 +72,8 @@ def replay_many() -> Response:
                           "必须提供成员编号 member", status=422,
                           problems=[Problem("invalid_replay", "$.member", "required", "必填")])
     states = body.get("states", ["dead"])
-    if not isinstance(states, list) or not set(states) <= set(operations.REPLAYABLE) or not states:
+    if (not isinstance(states, list) or not states
+            or not all(isinstance(x, str) and x in operations.REPLAYABLE for x in states)):
         raise _bad("invalid_replay", "$.states", f"states must be a subset of {operations.REPLAYABLE}",
                    "states 取值不正确", status=422)
     return _json(operations.replay(hub_of_app(), member=body["member"],

@@ -12,6 +12,7 @@ from hub.services import case_view, deliveries, publish
 from hub.services.envelope import BATCH, STRUCTURED
 
 bp = Blueprint("api", __name__, url_prefix="/v1")
+MAX_INT = 2**63 - 1  # cursors and ids are 64-bit in the database
 
 
 def _json(body: Any, status: int = 200) -> Response:
@@ -36,9 +37,10 @@ def _int_arg(name: str, default: int | None, minimum: int = 0) -> int | None:
     raw = request.args.get(name)
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or int(raw) < minimum:
+    if not raw.isdigit() or not minimum <= int(raw) <= MAX_INT:
         raise _bad("invalid_query", f"$.query.{name}",
-                   f"'{name}' must be an integer >= {minimum}", f"参数“{name}”必须是不小于{minimum}的整数")
+                   f"'{name}' must be an integer from {minimum} to {MAX_INT}",
+                   f"参数“{name}”必须是 {minimum} 至 {MAX_INT} 之间的整数")
     return int(raw)
 
 
@@ -73,7 +75,7 @@ def get_feed() -> Response:
 def post_ack() -> Response:
     body = _parse_json()
     cursor = body.get("cursor") if isinstance(body, dict) else None
-    if not isinstance(cursor, int) or isinstance(cursor, bool) or cursor < 0:
+    if not isinstance(cursor, int) or isinstance(cursor, bool) or not 0 <= cursor <= MAX_INT:
         raise _bad("invalid_ack", "$.cursor", "'cursor' must be a non-negative integer",
                    "“cursor”必须是非负整数", status=422)
     return _json(deliveries.ack(hub_of_app(), g.member_id, cursor))

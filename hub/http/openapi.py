@@ -21,7 +21,7 @@ def _json(ref: str, desc: str) -> dict[str, Any]:
 
 
 DELIVERY_ID = {"name": "delivery_id", "in": "path", "required": True,
-               "schema": {"type": "integer"}}
+               "schema": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}}
 OPEN = {"type": "object"}
 SUBJECT = {"name": "subject", "in": "path", "required": True, "schema": {"type": "string"}}
 VERSION_N = {"name": "n", "in": "path", "required": True, "schema": {"type": "integer"}}
@@ -174,7 +174,8 @@ def document() -> dict[str, Any]:
                 "summary": "The caller's events in order after a cursor",
                 "security": SIGNED,
                 "parameters": [
-                    {"name": "after", "in": "query", "schema": {"type": "integer", "minimum": 0},
+                    {"name": "after", "in": "query",
+                     "schema": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1},
                      "description": "cursor; default: the last acknowledged one"},
                     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1,
                                                                 "maximum": 500}}],
@@ -219,7 +220,7 @@ def document() -> dict[str, Any]:
                 "summary": "Every attempt of one delivery (admin)", "security": SIGNED,
                 "parameters": [DELIVERY_ID],
                 "responses": {"200": _json("Attempts", "attempts, oldest first"),
-                              **ADMIN_ERRORS}}},
+                              "404": _problem("not a delivery id"), **ADMIN_ERRORS}}},
             "/v1/admin/deliveries/{delivery_id}/replay": {"post": {
                 "summary": "Deliver one delivery again, same event id (admin)", "security": SIGNED,
                 "parameters": [DELIVERY_ID],
@@ -313,7 +314,9 @@ def document() -> dict[str, Any]:
             "/v1/admin/items": {"post": {
                 "summary": "Register or version a linked item (admin)", "security": SIGNED,
                 "requestBody": {"required": True, "content": {"application/json": {"schema": {
-                    "$ref": contracts.schema_id("item-definition")}}}},
+                    "type": "object",
+                    "description": "a linked-item definition: the contract "
+                                   + contracts.schema_id("item-definition")}}}},
                 "responses": {"201": _json("Item", "in force for new cases"),
                               "400": _problem("malformed JSON"),
                               "422": _problem("malformed or failing checks (every problem listed)"),

@@ -99,6 +99,17 @@ def add_member() -> Response:
         if not isinstance(body.get(key), str) or not body.get(key):
             problems.append(Problem("invalid_member", f"$.{key}", f"'{key}' is required",
                                     f"必须提供 {key}"))
+    for key in ("keyid", "name", "push_url"):
+        if key in body and body[key] is not None and not isinstance(body[key], str):
+            problems.append(Problem("invalid_member", f"$.{key}", f"'{key}' must be a string",
+                                    f"{key} 必须是字符串"))
+    for key in ("publish", "subscribe", "roles"):
+        value = body.get(key)
+        if value is not None and (not isinstance(value, list)
+                                  or not all(isinstance(x, str) for x in value)):
+            problems.append(Problem("invalid_member", f"$.{key}",
+                                    f"'{key}' must be a list of strings", f"{key} 必须是字符串数组"))
+            body[key] = []
     snap = hub_of_app().snap()
     for key in ("publish", "subscribe"):
         for i, t in enumerate(body.get(key) or []):
