@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import jsonschema_rs
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 from sqlalchemy import func, select
@@ -60,6 +61,7 @@ class Snapshot:
     keys: dict[str, tuple[str, Any]]
     registry: Registry = field(repr=False)
     _validators: dict[str, Any] = field(default_factory=dict, repr=False)
+    _fast: dict[str, Any] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     # ----- contracts -------------------------------------------------------------------
@@ -72,6 +74,20 @@ class Snapshot:
                         format_checker=cls.FORMAT_CHECKER)
                 self._validators[schema_id] = v
             return v
+
+    def is_valid(self, schema_id: str, instance: Any) -> bool:
+        """The verdict from jsonschema-rs (hundreds of times faster on these contracts);
+        ``validator`` (the Python jsonschema) explains a refusal with paths and keywords."""
+        with self._lock:
+            fast = self._fast.get(schema_id)
+            if fast is None:
+                if "rs" not in self._fast:
+                    self._fast["rs"] = jsonschema_rs.Registry(list(self.schemas.items()))
+                fast = jsonschema_rs.validator_for(self.schemas[schema_id],
+                                                   registry=self._fast["rs"],
+                                                   validate_formats=True)
+                self._fast[schema_id] = fast
+        return bool(fast.is_valid(instance))
 
     def versions(self, subject: str) -> list[int]:
         return sorted(v for sid in self.schemas if (p := split_id(sid)) and p[0] == subject

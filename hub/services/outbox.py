@@ -46,7 +46,6 @@ def store_event(session: Session, env: dict[str, Any], *, received_at: datetime,
         digest=fingerprint or digest(env), received_at=received_at,
     )
     session.add(row)
-    session.flush()
     return row
 
 
@@ -59,7 +58,7 @@ def add_deliveries(session: Session, event: Event, members: Iterable[str], now: 
         if m is None:
             continue
         session.add(Delivery(
-            event_seq=event.seq, member_id=member_id, state="pending", attempts=0,
+            event=event, member_id=member_id, state="pending", attempts=0,
             next_attempt_at=now if m.push_url else None, created_at=now,
         ))
         n += 1

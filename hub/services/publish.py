@@ -74,21 +74,24 @@ def publish_with_warnings(hub: Hub, member_id: str, payload: Any, *, batch: bool
                       "事件不符合数据合同或业务规则", problems, 422)
     incoming = [IncomingEvent(i, ev, digest(ev)) for i, ev in enumerate(events)]
     prefix = (lambda i: f"$[{i}]") if batch else (lambda i: "$")
-    receipts: list[Receipt] = []
+    rows: list[tuple[Event, bool]] = []
     with hub.transaction() as s:
         for ev in incoming:
             try:
-                receipts.append(_accept(hub, s, member_id, ev, snap))
+                rows.append(_accept(hub, s, member_id, ev, snap))
             except DomainError as exc:
                 exc.problems = [Problem(p.code, prefix(ev.index) + p.path[1:], p.message,
                                         p.message_zh) for p in exc.problems] or [
                     Problem(exc.code, prefix(ev.index), exc.message, exc.message_zh)]
                 raise
+        s.flush()  # one batch of INSERTs for every event and delivery; the sequences are known
+        receipts = [_receipt(row, duplicate=dup) for row, dup in rows]
     hub.wake()
     return Published(receipts, sorted(set(warnings)))
 
 
-def _accept(hub: Hub, s: Session, member_id: str, ev: IncomingEvent, snap: Any) -> Receipt:
+def _accept(hub: Hub, s: Session, member_id: str, ev: IncomingEvent, snap: Any
+            ) -> tuple[Event, bool]:
     existing = s.scalars(select(Event).where(Event.source == member_id,
                                              Event.event_id == ev.id)).one_or_none()
     if existing is not None:
@@ -99,7 +102,7 @@ def _accept(hub: Hub, s: Session, member_id: str, ev: IncomingEvent, snap: Any) 
                 f"事件 {ev.id} 已以不同内容提交过",
                 status=409, problems=[Problem("event_id_conflict", "$.id",
                                               "same id, different content", "同一事件编号内容不同")])
-        return _receipt(existing, duplicate=True)
+        return existing, True
     now = outbox.utcnow()
     env = dict(ev.envelope)
     spec = snap.event_by_type(ev.type)
@@ -109,7 +112,7 @@ def _accept(hub: Hub, s: Session, member_id: str, ev: IncomingEvent, snap: Any) 
     if handler is not None:
         handler(hub, s, member_id, row)
     outbox.route_to_subscribers(s, row, now, snap.members)
-    return _receipt(row, duplicate=False)
+    return row, False
 
 
 def _receipt(row: Event, *, duplicate: bool) -> Receipt:

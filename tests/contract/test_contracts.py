@@ -735,3 +735,51 @@ def test_loader_api() -> None:
     ref = {"$ref": "https://contracts.retirement.js.gov.cn/codes/1.json#/$defs/sex"}
     assert contracts.registry().resolver().lookup(ref["$ref"]).contents["enum"] == ["male",
                                                                                     "female"]
+
+
+# ---------------------------------------------------------------- fast validator parity
+
+
+@pytest.mark.parametrize(
+    ("name", "mutate"),
+    [(n, m) for n, _, m, _, _ in MUTATIONS],
+    ids=[f"{n}:{label}" for n, label, *_ in MUTATIONS],
+)
+def test_the_fast_validator_refuses_what_the_reference_refuses(name: str, mutate: Mutation) -> None:
+    """The hub takes its verdict from jsonschema-rs and its explanation from jsonschema: both
+    must agree on every example and every mutation of it."""
+    from hub.registry.catalog import Catalog
+
+    snap = _fast_snapshot(Catalog)
+    sid = contracts.schema_id(subject_of_example(name))
+    good = contracts.example(name)
+    assert snap.is_valid(sid, good) and contracts.validator(sid).is_valid(good)
+    bad = contracts.example(name)
+    mutate(bad)
+    assert not snap.is_valid(sid, bad)
+    assert not contracts.validator(sid).is_valid(bad)
+
+
+def test_the_fast_validator_accepts_exact_money_and_lower_case_x() -> None:
+    from hub.registry.catalog import Catalog
+
+    snap = _fast_snapshot(Catalog)
+    doc = contracts.example("approval-result")
+    for value in (1079.14, 0.07, 0.29, 4347.46, 3052.5, 8000):
+        doc["pension"]["account_pension"] = value
+        assert snap.is_valid(contracts.schema_id("approval-result"), doc), value
+    doc["pension"]["account_pension"] = 10.001
+    assert not snap.is_valid(contracts.schema_id("approval-result"), doc)
+    assert not contracts.validator("approval-result").is_valid(doc)
+    doc = contracts.example("progress")
+    doc["occurred_at"] = "25 Nov 2026"
+    assert not snap.is_valid(contracts.schema_id("progress"), doc)
+
+
+def _fast_snapshot(catalog_cls: Any) -> Any:
+    from referencing import Registry
+
+    from hub.registry.catalog import Snapshot
+
+    return Snapshot(revision=0, schemas=contracts.schemas(), states={}, configs={}, items=[],
+                    item_versions={}, events=[], members={}, keys={}, registry=Registry())

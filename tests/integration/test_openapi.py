@@ -12,7 +12,7 @@ def test_openapi_lists_every_route(live_hub, hub):  # type: ignore[no-untyped-de
     doc = requests.get(live_hub.url + "/openapi.json", timeout=10).json()
     assert doc["openapi"].startswith("3.1")
     app = create_app(hub=hub)
-    served = {re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", r.rule) for r in app.url_map.iter_rules()
+    served = {re.sub(r"<(?:\w+(?:\([^)]*\))?:)?(\w+)>", r"{\1}", r.rule) for r in app.url_map.iter_rules()
               if r.endpoint != "static"}
     assert served == set(doc["paths"])
     for path, ops in doc["paths"].items():
