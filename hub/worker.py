@@ -28,7 +28,8 @@ class Pusher:
         self.http = requests.Session()
         self.auth = HubAuth(hub.private_key, hub.keyid)
 
-    def push_one(self, delivery_id: int, url: str, event: dict[str, Any]) -> str:
+    def push_one(self, delivery_id: int, url: str, event: dict[str, Any],
+                 worker_id: str | None = None) -> str:
         body = json.dumps(event, ensure_ascii=False).encode("utf-8")
         headers = {"Content-Type": "application/cloudevents+json",
                    "X-Hub-Delivery": str(delivery_id)}
@@ -47,7 +48,8 @@ class Pusher:
             error = f"{type(exc).__name__}: {exc}"[:2000]
         ms = int((time.monotonic() - started) * 1000)
         state = deliveries.record_attempt(self.hub, delivery_id, status=status, duration_ms=ms,
-                                          response=text, error=error, retry_after=retry_after)
+                                          response=text, error=error, retry_after=retry_after,
+                                          worker_id=worker_id)
         log.info("push delivery=%s event=%s status=%s -> %s (%d ms)", delivery_id,
                  event.get("id"), status or error, state, ms)
         return state
@@ -57,7 +59,9 @@ class Pusher:
         while True:
             batch = deliveries.claim_due(self.hub, worker_id)
             for did, url, ev in batch:
-                self.push_one(did, url, ev)
+                if not deliveries.renew_lease(self.hub, did, worker_id):
+                    continue
+                self.push_one(did, url, ev, worker_id)
                 n += 1
             applied = deliveries.apply_receipts(self.hub)
             if not batch and not applied:

@@ -147,15 +147,34 @@ def claim_due(hub: Hub, worker_id: str, limit: int | None = None
     return [(did, url, outbox.envelope(ev)) for did, url, ev in rows]
 
 
+def renew_lease(hub: Hub, delivery_id: int, worker_id: str) -> bool:
+    """Just before a push: is the delivery still this worker's, still pending, its endpoint
+    still enabled? Extends the lease if so. A worker that took long over its batch (slow
+    receivers) thus never pushes a row another worker has taken over since."""
+    now = outbox.utcnow()
+    with hub.transaction() as s:
+        res = s.execute(
+            update(Delivery)
+            .where(Delivery.id == delivery_id, Delivery.claimed_by == worker_id,
+                   Delivery.state == "pending",
+                   Delivery.member_id.in_(select(Member.id)
+                                          .where(Member.push_disabled_at.is_(None))))
+            .values(lease_until=now + timedelta(seconds=hub.config.lease_s)))
+        return bool(getattr(res, "rowcount", 0))
+
+
 def record_attempt(hub: Hub, delivery_id: int, *, status: int | None, duration_ms: int,
                    response: str | None, error: str | None,
-                   retry_after: float | None = None) -> str:
+                   retry_after: float | None = None, worker_id: str | None = None) -> str:
     """Store one try and apply the retry policy's decision, in one transaction."""
     now = outbox.utcnow()
     with hub.transaction() as s:
         d = s.get(Delivery, delivery_id)
         if d is None or d.state != "pending":
             return d.state if d else "missing"
+        ok = status is not None and 200 <= status < 300
+        if worker_id is not None and d.claimed_by != worker_id and not ok:
+            return "lost"  # another worker holds it now; its own attempt will count
         d.attempts += 1
         s.add(DeliveryAttempt(delivery_id=d.id, at=now, status_code=status,
                               duration_ms=duration_ms, response=(response or "")[:2000] or None,
