@@ -8,6 +8,7 @@ a guessed deadline would be wrong around every holiday.
 from __future__ import annotations
 
 import datetime
+import functools
 
 import chinese_calendar
 from chinese_calendar.constants import holidays as _known_holidays
@@ -51,6 +52,7 @@ def is_working_day(day: datetime.date) -> bool:
         raise UnknownHolidayYear(day.year) from None
 
 
+@functools.lru_cache(maxsize=4096)
 def add_working_days(start: datetime.date, n: int) -> datetime.date:
     """The n-th working day after `start` (start itself not counted); n == 0 gives `start`."""
     if isinstance(n, bool) or not isinstance(n, int):

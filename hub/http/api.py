@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from flask import Blueprint, Response, g, request
@@ -57,7 +58,7 @@ def post_events() -> Response:
     resp = _json({"receipts": [r.to_dict() for r in out.receipts]}, 202)
     if out.warnings:
         # RFC 9745 Deprecation (the contract is deprecated now) plus a readable note.
-        resp.headers["Deprecation"] = "@%d" % int(__import__("time").time())
+        resp.headers["Deprecation"] = "@%d" % int(time.time())
         resp.headers["X-Contract-Deprecated"] = "; ".join(out.warnings)
     return resp
 

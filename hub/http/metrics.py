@@ -37,9 +37,6 @@ class DeliveryCollector:
                     .where(Delivery.state == "pending").group_by(Delivery.member_id)):
                 backlog.add_metric([member], n)
                 if first is not None:
-                    if first.tzinfo is None:
-                        from datetime import timezone
-                        first = first.replace(tzinfo=timezone.utc)
                     oldest.add_metric([member], max(0.0, (now - first).total_seconds()))
             cols = [func.sum(case((Delivery.latency_ms <= b, 1), else_=0))
                     for b in LATENCY_BUCKETS_MS]

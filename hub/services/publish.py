@@ -122,10 +122,6 @@ def _receipt(row: Event, *, duplicate: bool) -> Receipt:
 
 # ----- handlers: one function per event kind the hub reacts to -----------------------------
 
-def deadline(start: Any, days: int) -> Any:
-    return add_working_days(start, days)
-
-
 def on_application(hub: Hub, s: Session, member_id: str, ev: Event) -> None:
     if case_store.get(s, ev.subject or "") is not None:
         raise DomainError("case_exists", f"case {ev.subject} already exists",
@@ -133,7 +129,7 @@ def on_application(hub: Hub, s: Session, member_id: str, ev: Event) -> None:
                           problems=[Problem("case_exists", "$.subject", "case id already used",
                                             "办件编号已被使用")])
     case = C.Case.open(ev.subject or "", ev.data, hub.definitions(), now=ev.received_at,
-                       by=member_id, event_id=ev.event_id, deadline=deadline)
+                       by=member_id, event_id=ev.event_id, deadline=add_working_days)
     case_store.add(s, case, member_id)
     react(hub, s, case)
 
@@ -141,7 +137,7 @@ def on_application(hub: Hub, s: Session, member_id: str, ev: Event) -> None:
 def on_approval(hub: Hub, s: Session, member_id: str, ev: Event) -> None:
     case = _case_for(s, ev, member_id)
     case.apply_approval(ev.data, hub.definitions(), now=ev.received_at, by=member_id,
-                        event_id=ev.event_id, deadline=deadline)
+                        event_id=ev.event_id, deadline=add_working_days)
     case_store.save(s, case)
     react(hub, s, case)
 
