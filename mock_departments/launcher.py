@@ -1,16 +1,34 @@
-"""Start the hub, the HRSS stand-in and the four simple departments as real processes.
+"""Start the hub, the HRSS stand-in, the city stand-ins and the provincial unit adapters.
 
 Shared by `python -m mock_departments.demo` and the end-to-end tests:
 
     with Stack(workdir) as stack:          # keys, `hub init`, members, processes on free ports
-        stack.hrss("POST", "/applications", json={"person": "wang"})
+        stack.submit(person="wang")
         stack.wait_closed(case_id)
+
+What runs, every process on a free loopback port, SQLite everywhere:
+
+* `hub serve` (API plus push worker), database `<workdir>/hub.db`;
+* the HRSS stand-in (`mock_departments.hrss`), pushed the merged status;
+* per city (default Changzhou 320400 and Wuxi 320200) one process per city system:
+  `mock_departments.cities.{hpf,medical,health,community}` (data in `<workdir>/cities/<code>/`);
+* the routing file `<workdir>/routes.json` (see `adapters/routing.py`) naming those systems;
+* the four provincial unit adapters `python -m adapters.<unit>` pulling their feeds (state in
+  `<workdir>/adapters/<unit>/`); hpf also receives the centres' callbacks on its own port.
+
+`Stack(..., departments="simple")` starts `mock_departments/simple_department.py` instead of the
+adapters and no city stand-ins (the pre-adapter set-up, kept for quick experiments).
+
+A city is added by configuration only: `stack.add_city("320500", "苏州")` starts that city's
+stand-ins, rewrites `routes.json` with one more entry and restarts the adapters, which resume from
+their last acknowledged cursor.
 
 Every process is started by this object and stopped by it (also on failure); each writes its
 output to `<workdir>/logs/<name>.log`.
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -30,6 +48,16 @@ from hub.security import keys
 
 DEPARTMENTS = ("community", "hpf", "medical", "health")
 HRSS = "hrss"
+CITY_SYSTEMS = ("hpf", "medical", "health", "community")
+CITY_NAMES = {"320400": "常州", "320200": "无锡", "320500": "苏州", "320100": "南京"}
+DEFAULT_CITIES = ("320400", "320200")
+# Quick city systems for the demo and the tests (their defaults are a little slower).
+CITY_SPEED = {
+    "hpf": ["--callback-delay-s", "0.2"],
+    "community": ["--process-delay-s", "0.2"],
+    "health": ["--interval-s", "0.2"],
+    "medical": [],
+}
 
 
 def free_port() -> int:
@@ -54,6 +82,17 @@ class Proc:
     popen: subprocess.Popen[bytes]
     log_path: Path
     log_file: IO[bytes]
+    argv: list[str] = field(default_factory=list)
+    log_offset: int = 0  # the log's size when this process started (logs are appended to)
+
+    def output(self) -> str:
+        """What this process has written so far (not its predecessors under the same name)."""
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(self.log_offset)
+                return f.read().decode("utf-8", errors="replace")
+        except OSError:
+            return ""
 
     def tail(self, lines: int = 40) -> str:
         try:
@@ -64,25 +103,53 @@ class Proc:
 
 
 @dataclass
+class CitySystem:
+    """One city department stand-in process."""
+
+    city: str
+    system: str
+    port: int
+    data_dir: Path
+
+    @property
+    def name(self) -> str:
+        return f"{self.system}-{self.city}"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@dataclass
 class Stack:
     workdir: Path
     dept_args: dict[str, list[str]] = field(default_factory=dict)
     hrss_args: list[str] = field(default_factory=list)
     interval: float = 0.2
     verbose: bool = False
+    departments: str = "adapters"  # or "simple"
+    cities: tuple[str, ...] = DEFAULT_CITIES
+    # extra options per city system: key "hpf" (every city) or "hpf@320400" (one city)
+    city_args: dict[str, list[str]] = field(default_factory=dict)
     procs: list[Proc] = field(default_factory=list)
     keyids: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    city_systems: dict[tuple[str, str], CitySystem] = field(default_factory=dict)
+    city_names: dict[str, str] = field(default_factory=lambda: dict(CITY_NAMES))
 
     def __post_init__(self) -> None:
+        if self.departments not in ("adapters", "simple"):
+            raise ValueError("departments must be 'adapters' or 'simple'")
         self.workdir = Path(self.workdir)
         self.key_dir = self.workdir / "keys"
         self.hub_key_dir = self.workdir / "hub-keys"
         self.log_dir = self.workdir / "logs"
+        self.routes_path = self.workdir / "routes.json"
         self.hub_port = free_port()
         self.hrss_port = free_port()
         self.hub_url = f"http://127.0.0.1:{self.hub_port}"
         self.hrss_url = f"http://127.0.0.1:{self.hrss_port}"
+        self.cities = tuple(self.cities)
         self.env = {
             **os.environ,
             "HUB_DATABASE_URL": f"sqlite:///{self.workdir / 'hub.db'}",
@@ -111,6 +178,9 @@ class Stack:
     def key_path(self, member: str) -> Path:
         return self.key_dir / f"{member}.private.pem"
 
+    def adapter_dir(self, unit: str) -> Path:
+        return self.workdir / "adapters" / unit
+
     def client(self, member: str = HRSS) -> HubClient:
         """A signed client of the hub acting as one of the stack's members."""
         return HubClient(self.hub_url, member, keys.load_private_key(self.key_path(member)),
@@ -133,15 +203,71 @@ class Stack:
             pub = keys.load_public_key(self.key_dir / f"{member}.public.pem")
             self.keyids[member] = keys.key_id(pub)
         self._init_hub()
-        self._register_members()
         self.spawn("hub", [_bin("hub"), *(["-v"] if self.verbose else []), "serve",
                            "--host", "127.0.0.1", "--port", str(self.hub_port)])
+        if self.departments == "adapters":
+            # the city systems start while the hub gets ready
+            for city in self.cities:
+                self._spawn_city(city)
         self.wait_http(self.hub_url + "/healthz", "hub")
         self.spawn(HRSS, [sys.executable, "-m", "mock_departments.hrss",
                           "--port", str(self.hrss_port), "--hub", self.hub_url,
                           "--key", str(self.key_path(HRSS)), f"--keyid={self.keyids[HRSS]}",
                           "--data-dir", str(self.workdir / "hrss-data"), *self.hrss_args])
+        if self.departments == "simple":
+            self._start_simple_departments()
+        else:
+            for cs in self.city_systems.values():
+                self.wait_http(cs.url + "/admin/behaviour", cs.name)
+            self.write_routes()
+            self.start_adapters()
         self.wait_http(self.hrss_url + "/healthz", HRSS)
+        if self.departments == "adapters":
+            self.wait_adapters()
+        else:
+            time.sleep(0.2)
+        self.check_alive()
+
+    def _init_hub(self) -> None:
+        """`hub init` then every member, done in-process with the functions the `hub` command
+        line calls (`hub init`, `hub members add ...`): same result, five interpreter starts less.
+        """
+        from hub.bootstrap import init as init_hub
+        from hub.config import Config
+        from hub.domain.errors import DomainError
+        from hub.services.members import add_member
+
+        try:
+            _, hub = init_hub(Config.from_env(self.env))
+        except Exception as exc:  # noqa: BLE001 - reported with its cause, the stack stops
+            raise StackError(f"hub init failed: {type(exc).__name__}: {exc}") from exc
+        try:
+            for member, kw in self._members().items():
+                pem = (self.key_dir / f"{member}.public.pem").read_text("utf-8")
+                add_member(hub, member, pem, keyid=self.keyids[member], **kw)
+        except DomainError as exc:
+            raise StackError(f"registering members failed: {exc.code}: {exc.message}") from exc
+        finally:
+            hub.engine.dispose()
+
+    def _members(self) -> dict[str, dict[str, Any]]:
+        """What `hub members add` is given for each member: events it publishes and receives."""
+        t = contracts.event_type
+        out: dict[str, dict[str, Any]] = {HRSS: {
+            "name": "省人社一体化平台（模拟）",
+            "publish": [t("application_submitted"), t("approval_decided")],
+            "subscribe": [t("case_status_changed")],
+            "push_url": self.hrss_url + "/hub/events"}}
+        for member in DEPARTMENTS:
+            subscribe = [t("item_cancelled")] + [
+                d["request_type"] for d in contracts.items()
+                if d["member"] == member and d.get("request_type")]
+            out[member] = {"publish": [t("item_progressed"), t("issue_reported")],
+                           "subscribe": subscribe, "push_url": None}
+        return out
+
+    # ----- departments -----------------------------------------------------------------
+    def _start_simple_departments(self) -> None:
         for member in DEPARTMENTS:
             self.spawn(member, [sys.executable, "-m", "mock_departments.simple_department",
                                 "--hub", self.hub_url, "--member", member,
@@ -149,38 +275,93 @@ class Stack:
                                 f"--keyid={self.keyids[member]}",
                                 "--interval", str(self.interval),
                                 *self.dept_args.get(member, [])])
-        time.sleep(0.2)
-        self.check_alive()
 
-    def _init_hub(self) -> None:
-        res = self.hub_cli("init", check=False)
-        if res.returncode != 0:
-            raise StackError(f"hub init failed:\n{res.stdout}\n{res.stderr}")
+    def _spawn_city(self, city: str) -> None:
+        for system in CITY_SYSTEMS:
+            if (city, system) in self.city_systems:
+                continue
+            cs = CitySystem(city, system, free_port(), self.workdir / "cities" / city / system)
+            self.city_systems[(city, system)] = cs
+            self.spawn(cs.name, [sys.executable, "-m", f"mock_departments.cities.{system}",
+                                 "--port", str(cs.port), "--data-dir", str(cs.data_dir),
+                                 "--city", city, *(["-v"] if self.verbose else []),
+                                 *CITY_SPEED[system], *self.city_args.get(system, []),
+                                 *self.city_args.get(f"{system}@{city}", [])])
 
-    def _register_members(self) -> None:
-        t = contracts.event_type
-        pub = {m: str(self.key_dir / f"{m}.public.pem") for m in (HRSS, *DEPARTMENTS)}
-        self.hub_cli("members", "add", HRSS, "--key-file", pub[HRSS],
-                     f"--key-id={self.keyids[HRSS]}",
-                     "--name", "省人社一体化平台（模拟）",
-                     "--publish", t("application_submitted"), "--publish", t("approval_decided"),
-                     "--subscribe", t("case_status_changed"),
-                     "--push-url", self.hrss_url + "/hub/events")
-        for member in DEPARTMENTS:
-            args = ["members", "add", member, "--key-file", pub[member],
-                    f"--key-id={self.keyids[member]}", "--publish", t("item_progressed"),
-                    "--subscribe", t("item_cancelled")]
-            for d in contracts.items():
-                if d["member"] == member and d.get("request_type"):
-                    args += ["--subscribe", d["request_type"]]
-            self.hub_cli(*args)
+    def city(self, system: str, city: str = "320400") -> CitySystem:
+        return self.city_systems[(city, system)]
 
+    def routes(self) -> dict[str, Any]:
+        """The routing table (adapters/routing.py): one entry per city, one key per unit."""
+        doc: dict[str, Any] = {}
+        for city in self.cities:
+            s = {system: self.city_systems[(city, system)] for system in CITY_SYSTEMS}
+            doc[city] = {
+                "name": self.city_names.get(city, city),
+                "hpf": {"url": s["hpf"].url},
+                "medical": {"url": s["medical"].url},
+                "community": {"url": s["community"].url},
+                "health": {"inbox": str(s["health"].data_dir / "inbox"),
+                           "outbox": str(s["health"].data_dir / "outbox")},
+            }
+        return doc
+
+    def write_routes(self) -> Path:
+        tmp = self.routes_path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(self.routes(), ensure_ascii=False, indent=2) + "\n", "utf-8")
+        os.replace(tmp, self.routes_path)
+        return self.routes_path
+
+    def _adapter_argv(self, unit: str) -> list[str]:
+        argv = [sys.executable, "-m", f"adapters.{unit}", "--hub", self.hub_url,
+                "--member", unit, "--key", str(self.key_path(unit)),
+                f"--keyid={self.keyids[unit]}", "--routes", str(self.routes_path),
+                "--data-dir", str(self.adapter_dir(unit)), "--interval", str(self.interval)]
+        if unit == "hpf":
+            argv += ["--callback-port", str(free_port())]
+        if self.verbose:
+            argv.append("-v")
+        return argv + self.dept_args.get(unit, [])
+
+    def start_adapters(self) -> None:
+        for unit in DEPARTMENTS:
+            self.spawn(unit, self._adapter_argv(unit))
+
+    def wait_adapters(self, timeout: float = 20.0) -> None:
+        """Until each adapter has logged that its loop runs (it reads routes, state, keys first)."""
+        for unit in DEPARTMENTS:
+            self.wait_log(unit, ": pulling every", ": receiving pushes every", timeout=timeout)
+
+    def stop_adapters(self) -> None:
+        self.stop([p for p in self.procs if p.name in DEPARTMENTS])
+
+    def restart_adapters(self) -> None:
+        """Stop the four adapters and start them again (they re-read routes.json)."""
+        self.stop_adapters()
+        self.start_adapters()
+        self.wait_adapters()
+
+    def add_city(self, city: str, name: str | None = None) -> None:
+        """A city added by configuration only: its stand-ins, a routes entry, adapters restarted."""
+        if name:
+            self.city_names[city] = name
+        self._spawn_city(city)
+        for system in CITY_SYSTEMS:
+            cs = self.city(system, city)
+            self.wait_http(cs.url + "/admin/behaviour", cs.name)
+        if city not in self.cities:
+            self.cities = (*self.cities, city)
+        self.write_routes()
+        self.restart_adapters()
+
+    # ----- processes -------------------------------------------------------------------
     def spawn(self, name: str, argv: list[str]) -> Proc:
         log_path = self.log_dir / f"{name}.log"
         log_file = open(log_path, "ab")
+        offset = log_file.tell()
         popen = subprocess.Popen(argv, env=self.env, stdout=log_file, stderr=subprocess.STDOUT,
                                  stdin=subprocess.DEVNULL, start_new_session=True)
-        proc = Proc(name, popen, log_path, log_file)
+        proc = Proc(name, popen, log_path, log_file, argv, offset)
         self.procs.append(proc)
         return proc
 
@@ -193,12 +374,24 @@ class Stack:
                     return
             except requests.RequestException:
                 pass
-            time.sleep(0.1)
+            time.sleep(0.05)
         raise StackError(f"{name} did not answer {url} within {timeout}s:\n"
                          f"{self.proc(name).tail()}")
 
+    def wait_log(self, name: str, *texts: str, timeout: float = 20.0) -> None:
+        """Until the named process has logged one of `texts` (since it started)."""
+        proc = self.proc(name)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.check_alive()
+            out = proc.output()
+            if any(t in out for t in texts):
+                return
+            time.sleep(0.05)
+        raise StackError(f"{name} did not log {texts[0]!r} within {timeout}s:\n{proc.tail()}")
+
     def proc(self, name: str) -> Proc:
-        return next(p for p in self.procs if p.name == name)
+        return next(p for p in reversed(self.procs) if p.name == name)
 
     def check_alive(self) -> None:
         dead = [p for p in self.procs if p.popen.poll() is not None]
@@ -206,23 +399,24 @@ class Stack:
             p = dead[0]
             raise StackError(f"{p.name} exited with {p.popen.returncode}:\n{p.tail()}")
 
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop every process this stack started: SIGTERM, then SIGKILL after `timeout`."""
-        for p in self.procs:
+    def stop(self, procs: list[Proc] | None = None, timeout: float = 5.0) -> None:
+        """Stop processes this stack started (all by default): SIGTERM, SIGKILL after `timeout`."""
+        targets = list(self.procs if procs is None else procs)
+        for p in targets:
             if p.popen.poll() is None:
                 try:
                     p.popen.send_signal(signal.SIGTERM)
                 except ProcessLookupError:
                     pass
         deadline = time.monotonic() + timeout
-        for p in self.procs:
+        for p in targets:
             try:
                 p.popen.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 p.popen.kill()
                 p.popen.wait(5)
             p.log_file.close()
-        self.procs.clear()
+            self.procs.remove(p)
 
     # ----- use -------------------------------------------------------------------------
     def hrss(self, method: str, path: str, **kw: Any) -> requests.Response:
@@ -233,6 +427,12 @@ class Stack:
         if resp.status_code != 201:
             raise StackError(f"submission failed: {resp.status_code} {resp.text}")
         return resp.json()  # type: ignore[no-any-return]
+
+    def received(self, system: str, city: str = "320400") -> list[dict[str, Any]]:
+        """Every request body that reached one city system (its GET /admin/received journal)."""
+        resp = requests.get(self.city(system, city).url + "/admin/received", timeout=10)
+        resp.raise_for_status()
+        return resp.json()["received"]  # type: ignore[no-any-return]
 
     def hub_case(self, case_id: str) -> dict[str, Any]:
         return self.client(HRSS).case(case_id)

@@ -8,15 +8,16 @@
     data_dir       where the state file lives (required)
     member_id      "hrss"
     hub_member_id  "retirement-hub" (the `source` the pushes must carry)
-    city_code      "320400"
+    city_code      "320400" (case-number prefix when an application names no city; an
+                   application's city is the body's `city_code`, else the applicant's own city)
     base_wage      8000.0 (DOMAIN.md §3 parameter)
     approve_on     "push" (when the pushed status shows retirement_approval in_progress),
                    "submit" (right after the hub accepts), or "manual" (POST /cases/<id>/decide)
     refuse         {id_number: {code, message_zh, message_en}}: refuse these applicants
 
 Endpoints (loopback admin API, unauthenticated: it is a stand-in):
-    POST /applications            submit one (body: person, case_id, linked_items, variant,
-                                  paper_certificate, refuse)
+    POST /applications            submit one (body: person, case_id, city_code, linked_items,
+                                  variant, paper_certificate, refuse)
     POST /cases/<id>/decide       manual decision {decision, reason}
     POST /admin/refusals          {id_number, reason}: refuse that person's next decision
     POST /hub/events              the hub's signed pushes
@@ -142,11 +143,11 @@ class Platform:
         os.replace(tmp, self.state_file)
 
     # ----- submitting ----------------------------------------------------------------
-    def next_case_id(self) -> str:
+    def next_case_id(self, city_code: str | None = None) -> str:
         with self.lock:
             self.seq += 1
             self._save()
-            return f"RT{self.city_code}-{date.today():%Y%m%d}-{self.seq:06d}"
+            return f"RT{city_code or self.city_code}-{date.today():%Y%m%d}-{self.seq:06d}"
 
     def submit(self, body: dict[str, Any]) -> tuple[dict[str, Any], int]:
         person_key = body.get("person", "wang")
@@ -154,9 +155,10 @@ class Platform:
         if person is None:
             return {"code": "unknown_person", "detail": f"no fixture person {person_key!r}",
                     "known": sorted(PEOPLE)}, 404
-        case_id = body.get("case_id") or self.next_case_id()
+        city_code = str(body.get("city_code") or person.city_code or self.city_code)
+        case_id = body.get("case_id") or self.next_case_id(city_code)
         application = build_application(
-            person, city_code=self.city_code, linked_items=body.get("linked_items"),
+            person, city_code=city_code, linked_items=body.get("linked_items"),
             variant=body.get("variant", "annex3"),
             paper_certificate=body.get("paper_certificate"))
         with self.lock:
@@ -229,7 +231,7 @@ class Platform:
                 refusal = self.case_refusals.get(case_id) or self.refuse_ids.get(id_number)
             year = application["retirement"]["month"][:4]
             suffix = case_id.rsplit("-", 1)[-1][-12:] or f"{seq:06d}"
-            cert = f"JS-TX-{self.city_code}-{year}-{suffix}"
+            cert = f"JS-TX-{application['city_code']}-{year}-{suffix}"
             result = decide(application, person, decided_at=now_iso(), certificate_number=cert,
                             base_wage=self.base_wage, refusal=refusal)
             errors = [e.message for e in contracts.validator("approval-result").iter_errors(result)]

@@ -43,6 +43,13 @@ class Person:
     account_balance: float = 100000.0
     paper_certificate: bool = True
     only_child_certificate: bool = False
+    # Where the person lives and retires (socialized management, annex 5) and who employs them;
+    # None keeps the contract example's (Changzhou) values.
+    city_code: str = "320400"
+    city_name: str = "常州市"
+    county: str = "天宁区"
+    agency: tuple[str, str] | None = ("示例街道", "示例社区")  # (street, community) wished for
+    employer: tuple[str, str] | None = None  # (name, unit number)
 
 
 PEOPLE: dict[str, Person] = {
@@ -63,6 +70,30 @@ PEOPLE: dict[str, Person] = {
                personal_number="3204001965032001", mobile="13800000021",
                work_start_month="2012-11", average_index=0.6, contribution_months=150,
                account_balance=30000.0),
+        # Changzhou woman cadre (55 group) born 1971-04 -> 55y4m, retires 2026-08; her housing
+        # fund account has arrears (the demo's hpf stand-in is told so): hpf becomes standalone.
+        Person("sun", "孙示例", "320402197104120041", "female", "1971-04", identity="cadre",
+               personal_number="3204001971041201", mobile="13800000031",
+               work_start_month="1992-08", average_index=1.4, contribution_months=400,
+               account_balance=150000.0, paper_certificate=True, only_child_certificate=True,
+               county="钟楼区", agency=None,
+               employer=("常州市示例局（机关）", "32040000002345")),
+        # Wuxi special-job-type early retirement (annex 4: underground), man born 1971-09 -> 55y,
+        # retires 2026-09 with 300 contribution months: enough for the pension (>= 180) but short
+        # of the medical bureau's 30 years: medical transfer becomes standalone.
+        Person("zhao", "赵示例", "320211197109080056", "male", "1971-09",
+               personal_number="3202001971090801", mobile="13900000001",
+               work_start_month="1989-09", average_index=0.9, contribution_months=300,
+               account_balance=88000.0, paper_certificate=False, city_code="320200",
+               city_name="无锡市", county="滨湖区", agency=None,
+               employer=("无锡示例矿业有限公司", "32020000005678")),
+        # Suzhou (a city added by configuration only), man born 1966-03 -> 60y4m, retires 2026-07.
+        Person("wu", "吴示例", "32050819660318003X", "male", "1966-03",
+               personal_number="3205001966031801", mobile="13900000011",
+               work_start_month="1985-09", average_index=1.1, contribution_months=490,
+               account_balance=160000.0, city_code="320500", city_name="苏州市",
+               county="姑苏区", agency=("示例街道", "示例社区"),
+               employer=("苏州示例电子有限公司", "32050000003456")),
     )
 }
 
@@ -83,12 +114,17 @@ def legal_age(application: dict[str, Any]) -> tuple[int, str]:
     return months, add_months(a["birth_month"], months)
 
 
-def build_application(person: Person, *, city_code: str = "320400",
+def build_application(person: Person, *, city_code: str | None = None,
                       linked_items: list[str] | None = None, variant: str = "annex3",
                       paper_certificate: bool | None = None) -> dict[str, Any]:
-    """An application for `person`, from the contract's example, with age and month computed."""
+    """An application for `person`, from the contract's example, with age and month computed.
+
+    `city_code` defaults to the person's city (the pilot Changzhou 320400 unless set).
+    """
     app = contracts.example("application-annex4" if variant == "annex4" else "application")
-    app["city_code"] = city_code
+    app["city_code"] = city_code or person.city_code
+    if person.employer is not None:
+        app["employer"] = {"name": person.employer[0], "number": person.employer[1]}
     applicant = app["applicant"]
     applicant.update(name=person.name, id_number=person.id_number, sex=person.sex,
                      birth_month=person.birth_month, identity=person.identity,
@@ -103,6 +139,18 @@ def build_application(person: Person, *, city_code: str = "320400",
         info = app.get("socialized_management") or contracts.example("socialized-management-info")
         info.update(name=person.name, sex=person.sex, birth_month=person.birth_month,
                     id_number=person.id_number)
+        info["service_agency"] = {"city": person.city_name, "county": person.county}
+        if person.agency is not None:
+            info["service_agency"].update(street=person.agency[0], community=person.agency[1])
+        address = (info.get("residence") or {}).get("address")
+        if isinstance(address, dict):
+            address.update(city=person.city_name, county=person.county)
+        if person.city_name != "常州市" or person.county != "天宁区":
+            info["file_location"] = f"{person.city_name}{person.county}人才服务中心（示例）"
+        if person.employer is not None:
+            info["employer"] = person.employer[0]
+            if isinstance(info.get("filler"), dict):
+                info["filler"]["unit"] = person.employer[0]
         app["socialized_management"] = info
     else:
         app.pop("socialized_management", None)

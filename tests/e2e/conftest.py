@@ -8,6 +8,7 @@ from datetime import date
 
 import pytest
 
+from mock_departments.demo import demo_stack
 from mock_departments.launcher import Stack
 
 _serial = itertools.count(os.getpid() % 1000 * 100 + 1)
@@ -15,17 +16,15 @@ _serial = itertools.count(os.getpid() % 1000 * 100 + 1)
 
 @pytest.fixture(scope="module")
 def e2e_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """The hub, the HRSS stand-in and the four simple departments, shared by a test module.
+    """What `make demo` runs, shared by a test module: the hub, the HRSS stand-in, the four
+    provincial unit adapters and the city systems of Changzhou (320400) and Wuxi (320200).
 
-    The medical department reports `not_eligible` for case ids ending in -9xxxxx, so a test can
-    drive the standalone path with `unique_case_id(prefix="9")`.
+    The Changzhou housing fund centre finds arrears on fixture person "sun" (demo scenario b);
+    the medical bureaux require 30 years (men) / 25 years (women) of contributions, so fixture
+    person "zhao" (300 months) is short (scenario c).
     """
     workdir = tmp_path_factory.mktemp("e2e-stack")
-    stack = Stack(workdir, dept_args={
-        "medical": ["--not-eligible", "medical_transfer:medical_contribution_years_short",
-                    "--not-eligible-cases", "RT*-9?????"],
-    })
-    with stack:
+    with demo_stack(workdir) as stack:
         yield stack
 
 
