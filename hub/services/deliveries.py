@@ -160,7 +160,13 @@ def renew_lease(hub: Hub, delivery_id: int, worker_id: str) -> bool:
                    Delivery.member_id.in_(select(Member.id)
                                           .where(Member.push_disabled_at.is_(None))))
             .values(lease_until=now + timedelta(seconds=hub.config.lease_s)))
-        return bool(getattr(res, "rowcount", 0))
+        if getattr(res, "rowcount", 0):
+            return True
+        # not to be pushed by us now: let go of the claim at once rather than at lease expiry
+        s.execute(update(Delivery).where(Delivery.id == delivery_id,
+                                         Delivery.claimed_by == worker_id)
+                  .values(claimed_by=None, lease_until=None))
+        return False
 
 
 def record_attempt(hub: Hub, delivery_id: int, *, status: int | None, duration_ms: int,

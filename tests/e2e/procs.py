@@ -255,10 +255,11 @@ class HubDB:
         return self.rows(sql, **params)[0][0]
 
     def pending(self) -> int:
-        """Push deliveries not yet done (a pull member's deliveries wait for its ack)."""
+        """Push deliveries not yet done (a pull member's deliveries wait for its ack), plus
+        delivered ones whose effect on their case is not applied yet."""
         return int(self.scalar(
             "SELECT count(*) FROM deliveries d JOIN members m ON m.id = d.member_id "
-            "WHERE d.state = 'pending' AND m.push_url IS NOT NULL"))
+            "WHERE (d.state = 'pending' AND m.push_url IS NOT NULL) OR d.receipt_pending"))
 
     def states(self) -> dict[str, int]:
         return {s: int(n) for s, n in self.rows(
@@ -272,7 +273,8 @@ class HubDB:
 
     def wait_drained(self, timeout: float, procs: Procs | None = None,
                      watch: tuple[str, ...] = ()) -> float:
-        """Wait until no delivery is pending; returns the seconds it took."""
+        """Wait until no delivery is pending and every delivered one has been applied to its
+        case (whose effects, e.g. a status push, may owe more deliveries); returns seconds."""
         start = time.monotonic()
         while True:
             if procs is not None and watch:
