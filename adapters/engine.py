@@ -84,6 +84,10 @@ class Adapter:
     def run(self) -> None:
         log.info("%s: %s every %.2fs, %d cities", self.member,
                  "pulling" if self.pull else "receiving pushes", self.interval, len(self.routes))
+        n = self.state.requeue_unroutable([r.city_code for r in self.routes])
+        if n:
+            log.info("%s: %d request(s) for cities now in the routing table queued again",
+                     self.member, n)
         while not self.stop_event.is_set():
             busy = self.tick()
             if not busy:

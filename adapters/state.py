@@ -190,6 +190,17 @@ class State:
                                     (reference,)).fetchall()
         return [_request(r) for r in rows]
 
+    def requeue_unroutable(self, city_codes: list[str]) -> int:
+        """Requests held for an unknown city go out once the routing table knows the city."""
+        if not city_codes:
+            return 0
+        marks = ",".join("?" for _ in city_codes)
+        with self.tx() as db:
+            cur = db.execute(f"UPDATE requests SET state = 'pending', next_try_at = 0, "
+                             f"last_error = NULL WHERE state = 'unroutable' "
+                             f"AND city_code IN ({marks})", tuple(city_codes))
+            return int(cur.rowcount or 0)
+
     def mark_request(self, event_id: str, state: str, error: str | None = None) -> None:
         with self.tx() as db:
             db.execute("UPDATE requests SET state = ?, last_error = ? WHERE event_id = ?",

@@ -291,3 +291,17 @@ def test_routing_table_rejects_bad_codes() -> None:
         RoutingTable.from_mapping({"3204": {"url": "x"}})
     with pytest.raises(RoutingError):
         RoutingTable.from_mapping({"320400": {"name": "常州"}}).require(["url"])
+
+
+def test_requests_for_an_unknown_city_go_out_once_the_city_is_configured(tmp_path):  # type: ignore[no-untyped-def]
+    from adapters.state import State
+
+    state = State(tmp_path / "adapter")
+    payload = contracts.example("hpf-withdrawal-request")
+    payload["city_code"] = "320500"
+    assert state.record_request("ev-1", "RT-1", "hpf_withdrawal", "320500", payload)
+    state.mark_request("ev-1", "unroutable", "unknown city")
+    assert state.due_requests() == []
+    assert state.requeue_unroutable(["320400"]) == 0
+    assert state.requeue_unroutable(["320400", "320500"]) == 1
+    assert [r.event_id for r in state.due_requests()] == ["ev-1"]
