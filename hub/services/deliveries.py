@@ -41,7 +41,7 @@ def ack(hub: Hub, member_id: str, cursor: int) -> dict[str, Any]:
 
     The acknowledgement itself is one bulk update, so a large page costs one round trip; what
     it means for the cases (items move to delivered, the merged status goes out) is applied
-    right here for the first few and by the delivery worker for the rest.
+    right here when the acknowledgement is small, and by the delivery workers otherwise.
     """
     now = outbox.utcnow()
     with hub.transaction() as s:
@@ -65,8 +65,9 @@ def ack(hub: Hub, member_id: str, cursor: int) -> dict[str, Any]:
                  "latency_ms": max(0, int((now - created).total_seconds() * 1000))}
                 for did, created in due])
         member.ack_cursor = max(member.ack_cursor or 0, cursor)
-    if due and hub.config.inline_receipts:
-        apply_receipts(hub, hub.config.inline_receipts, member=member_id)
+    if due and len(due) <= hub.config.inline_receipts:
+        # a small acknowledgement sees its items delivered at once; a bulk one is not held up
+        apply_receipts(hub, len(due), member=member_id)
     hub.wake()
     return {"cursor": max(cursor, 0), "acknowledged": len(due)}
 
