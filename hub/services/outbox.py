@@ -22,19 +22,25 @@ def iso(dt: datetime) -> str:
 
 def envelope(ev: Event) -> dict[str, Any]:
     """The stored event as the CloudEvent that crosses the wire."""
+    return envelope_of(ev.event_id, ev.source, ev.type, ev.subject, ev.time, ev.dataschema,
+                       ev.data)
+
+
+def envelope_of(event_id: str, source: str, type_: str, subject: str | None, time: str | None,
+                dataschema: str | None, data: Any) -> dict[str, Any]:
     out: dict[str, Any] = {
         "specversion": "1.0",
-        "id": ev.event_id,
-        "source": ev.source,
-        "type": ev.type,
-        "subject": ev.subject,
+        "id": event_id,
+        "source": source,
+        "type": type_,
+        "subject": subject,
         "datacontenttype": "application/json",
     }
-    if ev.time:
-        out["time"] = ev.time
-    if ev.dataschema:
-        out["dataschema"] = ev.dataschema
-    out["data"] = ev.data
+    if time:
+        out["time"] = time
+    if dataschema:
+        out["dataschema"] = dataschema
+    out["data"] = data
     return out
 
 

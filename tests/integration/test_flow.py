@@ -4,9 +4,11 @@ from __future__ import annotations
 import copy
 
 import pytest
+from sqlalchemy import select
 
 import contracts
 from hub.client import HubHTTPError
+from hub.store.models import Delivery
 from tests.conftest import case_id
 
 
@@ -26,7 +28,7 @@ def _states(doc):  # type: ignore[no-untyped-def]
     return {i["code"]: i["state"] for i in doc["items"]}
 
 
-def test_application_runs_to_a_closed_case(live_hub, members):  # type: ignore[no-untyped-def]
+def test_application_runs_to_a_closed_case(live_hub, members, hub):  # type: ignore[no-untyped-def]
     hrss = members["hrss"].client(live_hub.url)
     cid = case_id()
     receipt = hrss.emit("application_submitted", cid, contracts.example("application"))
@@ -49,6 +51,9 @@ def test_application_runs_to_a_closed_case(live_hub, members):  # type: ignore[n
     assert _pull_requests(members["hpf"].client(live_hub.url))[0] == []
     health.ack(cursor)
     assert _states(hrss.case(cid))["only_child_certificate"] == "delivered"
+    with hub.transaction() as s:  # the bulk acknowledgement computed the latency in SQL
+        (latency,) = s.scalars(select(Delivery.latency_ms).where(Delivery.member_id == "health"))
+        assert latency is not None and 0 <= latency < 60_000
 
     # phase 2: approval
     hrss.emit("approval_decided", cid, contracts.example("approval-result"))
