@@ -212,9 +212,3 @@ def record_attempt(hub: Hub, delivery_id: int, *, status: int | None, duration_m
     if state == "delivered":
         hub.wake()
     return state
-
-
-def counts(hub: Hub) -> dict[str, int]:
-    with hub.transaction() as s:
-        return {state: n for state, n in s.execute(
-            select(Delivery.state, func.count()).group_by(Delivery.state))}

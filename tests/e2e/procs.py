@@ -35,8 +35,7 @@ from typing import IO, Any, Iterator
 import requests
 
 ROOT = Path(__file__).resolve().parents[2]
-PG_URL = os.environ.get("HUB_TEST_POSTGRES_URL",
-                        "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+from tests.conftest import PG_URL  # noqa: E402 - one place names the test server
 
 
 def bin_path(name: str) -> str:
@@ -205,16 +204,9 @@ def free_port() -> int:
 
 def pg_unavailable() -> str | None:
     """Why PostgreSQL cannot be used here, or None when it answers."""
-    from sqlalchemy import create_engine, text
+    from tests.conftest import _pg_available
 
-    try:
-        eng = create_engine(PG_URL, connect_args={"connect_timeout": 3})
-        with eng.connect() as c:
-            c.execute(text("SELECT 1"))
-        eng.dispose()
-        return None
-    except Exception as exc:  # noqa: BLE001 - any failure means no server answers
-        return f"PostgreSQL not reachable at {PG_URL}: {type(exc).__name__}: {exc}"[:300]
+    return _pg_available()
 
 
 @contextmanager
