@@ -120,16 +120,10 @@ def _registry_with(snap: Snapshot, schema_id: str, schema: dict[str, Any]) -> Re
         schema_id, Resource.from_contents(schema, default_specification=DRAFT202012))
 
 
-def _resolver_for(snap: Snapshot, extra: dict[str, dict[str, Any]]) -> Any:
-    reg = snap.registry
-    for sid, sch in extra.items():
-        reg = reg.with_resource(sid, Resource.from_contents(sch, default_specification=DRAFT202012))
-    resolver = reg.resolver()
-
-    def resolve(uri: str) -> Any:
-        return resolver.lookup(uri).contents
-
-    return resolve
+def _lookup(registry: Registry) -> Any:
+    """A ``resolve(uri) -> schema`` callback over a registry, as compat.check takes it."""
+    resolver = registry.resolver()
+    return lambda uri: resolver.lookup(uri).contents
 
 
 def register_version(hub: Hub, actor: str, subject: str, schema: Any) -> tuple[dict[str, Any], bool]:
@@ -167,7 +161,8 @@ def register_version(hub: Hub, actor: str, subject: str, schema: Any) -> tuple[d
                 for e in Draft202012Validator(Draft202012Validator.META_SCHEMA).iter_errors(schema)]
     problems += [Problem(p.code, "$.schema" + p.path[1:], p.message, p.message_zh)
                  for p in _house_rules(schema)]
-    resolver = _registry_with(snap, new_id, schema).resolver(base_uri=new_id)
+    with_new = _registry_with(snap, new_id, schema)
+    resolver = with_new.resolver(base_uri=new_id)
     for path, ref in _refs(schema):
         try:
             resolver.lookup(ref)
@@ -180,7 +175,7 @@ def register_version(hub: Hub, actor: str, subject: str, schema: Any) -> tuple[d
     previous = [snap.schemas[contracts.schema_id(subject, v)] for v in existing]
     mode = snap.compatibility(subject)
     diffs = compat.check(mode, schema, previous,
-                         resolve=_resolver_for(snap, {new_id: schema})) if previous else []
+                         resolve=_lookup(with_new)) if previous else []
     if diffs:
         raise _fail("incompatible_schema", 409,
                     f"version {n} of '{subject}' is not {mode} compatible; nothing was registered",
@@ -248,9 +243,9 @@ def _schema_has(snap: Snapshot, node: Any, tokens: list[str], base: str, depth: 
     props = node.get("properties") or {}
     if head in props and _schema_has(snap, props[head], rest, base, depth + 1):
         return True
-    if head.isdigit() and isinstance(node.get("items"), dict):
-        if _schema_has(snap, node["items"], rest, base, depth + 1):
-            return True
+    if (head.isdigit() and isinstance(node.get("items"), dict)
+            and _schema_has(snap, node["items"], rest, base, depth + 1)):
+        return True
     for key in ("allOf", "anyOf", "oneOf"):
         for sub in node.get(key) or []:
             if _schema_has(snap, sub, tokens, base, depth + 1):

@@ -60,7 +60,7 @@ def ack(hub: Hub, member_id: str, cursor: int) -> dict[str, Any]:
             .where(Delivery.member_id == member_id, Delivery.id <= cursor,
                    Delivery.state != "delivered")
             .values(state="delivered", delivered_at=now, delivered_by="pull",
-                    next_attempt_at=None, receipt_pending=True,
+                    next_attempt_at=None, receipt_pending=_is_item_request(hub),
                     latency_ms=_ms_since_created(s, now))
             .execution_options(synchronize_session=False))
         acked = int(getattr(res, "rowcount", 0) or 0)
@@ -82,12 +82,19 @@ def _ms_since_created(s: Session, now: datetime) -> Any:
                 Integer)
 
 
-def _delivered(d: Delivery, now: datetime, how: str) -> None:
+def _is_item_request(hub: Hub) -> Any:
+    """SQL: is this delivery a linked-item request? Only those change a case when delivered,
+    so only they wait for apply_receipts (status pushes, the bulk of traffic, do not)."""
+    types = [d["request_type"] for d in hub.snap().items if d.get("request_type")]
+    return Delivery.event_seq.in_(select(Event.seq).where(Event.type.in_(types)))
+
+
+def _delivered(hub: Hub, d: Delivery, now: datetime, how: str) -> None:
     d.state = "delivered"
     d.delivered_at = now
     d.delivered_by = how
     d.next_attempt_at = None
-    d.receipt_pending = True
+    d.receipt_pending = _is_item_request(hub)
     d.latency_ms = max(0, int((now - d.created_at).total_seconds() * 1000))
 
 
@@ -201,7 +208,7 @@ def record_attempt(hub: Hub, delivery_id: int, *, status: int | None, duration_m
         d.lease_until = None
         d.claimed_by = None
         if outcome.state == "delivered":
-            _delivered(d, now, "push")
+            _delivered(hub, d, now, "push")
         else:
             d.last_error = (error or f"HTTP {status}") + f" ({outcome.reason})"
             d.state, d.next_attempt_at = outcome.state, outcome.next_attempt_at
@@ -209,6 +216,5 @@ def record_attempt(hub: Hub, delivery_id: int, *, status: int | None, duration_m
             operations.disable_endpoint(s, d.member_id, f"410 Gone from push URL (delivery {d.id})",
                                         now)
         state = d.state
-    if state == "delivered":
-        hub.wake()
+    # no wake-up here: the worker that pushed applies the receipt on its next round
     return state

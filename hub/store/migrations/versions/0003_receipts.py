@@ -6,7 +6,6 @@ Create Date: 2026-11-25 22:31:21.267690
 """
 from alembic import op
 import sqlalchemy as sa
-import hub.store.models
 
 
 revision = '0003'
