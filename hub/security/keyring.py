@@ -18,6 +18,7 @@ file deleted. Processes notice the change by looking at the directory at most on
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 import time
@@ -27,6 +28,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from . import keys
+from .sm2 import SM2Unavailable
+
+log = logging.getLogger("hub.keys")
 
 __all__ = ["HubKey", "HubKeyRing", "FILE_NAMES"]
 
@@ -183,7 +187,11 @@ class HubKeyRing:
         created = []
         for suite in suites:
             if not self.private_path(suite).exists():
-                keys.write_keypair(self.key_dir, FILE_NAMES[suite], suite=suite)
+                try:
+                    keys.write_keypair(self.key_dir, FILE_NAMES[suite], suite=suite)
+                except SM2Unavailable as exc:  # the intl suite still works without it
+                    log.warning("no SM2 key for the hub: %s", exc)
+                    continue
                 created.append(suite)
         self.refresh(force=True)
         return created

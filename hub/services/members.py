@@ -64,7 +64,8 @@ def add_member(hub: Hub, member_id: str, public_pem: str, *, keyid: str | None =
             raise DomainError("key_retired", f"key id {kid} was retired and cannot come back",
                               f"密钥编号 {kid} 已停用，不能再次启用", status=409)
         s.add(RegistryAudit(at=now, actor=actor, action="member.upsert", target=member_id,
-                            detail={"keyid": kid, "suite": keys.suite_of(pub), "publish": m.publish, "subscribe": m.subscribe,
+                            detail={"keyid": kid, "suite": keys.suite_of(pub),
+                                    "publish": m.publish, "subscribe": m.subscribe,
                                     "push_url": m.push_url, "roles": m.roles}))
     hub.catalog.invalidate()
     return get_member(hub, member_id)  # type: ignore[return-value]

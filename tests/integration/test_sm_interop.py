@@ -233,7 +233,8 @@ def test_cli_generates_sm2_keys_and_registers_them(hub, hub_config, tmp_path, mo
     assert out.exit_code == 0, out.output
     owner, pub = hub.snap().keys["medical-sm2"]
     assert owner == "medical" and keys.public_key_pem(pub) == pem
-    (tmp_path / "junk.pem").write_text("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n")
+    (tmp_path / "junk.pem").write_text(
+        "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n")
     out = runner.invoke(main, ["members", "add", "medical", "--key-file",
                                str(tmp_path / "junk.pem")])
     assert out.exit_code != 0 and "invalid_key" in out.output

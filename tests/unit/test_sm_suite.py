@@ -1,4 +1,4 @@
-"""The national algorithms against their standards' own examples, and the sm2-sm3 signing profile."""
+"""The national algorithms against their standards' own examples; the sm2-sm3 signing profile."""
 import base64
 import datetime as dt
 import hashlib
