@@ -2,6 +2,7 @@
 metric and an administrator notice before rotation is due."""
 from __future__ import annotations
 
+import json
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -97,3 +98,25 @@ def test_key_age_is_a_metric_and_a_notice_before_rotation_is_due(hub, live_hub):
     assert left == {("hpf", "hpf-1")}
     text = requests.get(live_hub.url + "/metrics", timeout=10).text
     assert f'keyid="{new_kid}"' in text and f'keyid="{intl_kid}"' in text  # old one retiring
+
+
+def test_hub_keys_rotate_and_list_on_the_command_line(hub, hub_config, monkeypatch):  # type: ignore[no-untyped-def]
+    from click.testing import CliRunner
+
+    from hub.cli import main
+
+    monkeypatch.setenv("HUB_DATABASE_URL", hub_config.database_url)
+    monkeypatch.setenv("HUB_KEY_DIR", str(hub_config.key_dir))
+    old = hub.keyring.current("sm").keyid
+    out = CliRunner().invoke(main, ["keys", "rotate", "--suite", "sm", "--overlap", "600"])
+    assert out.exit_code == 0, out.output
+    hub.keyring.refresh(force=True)  # another process rotated: this one looks within a second
+    new = hub.keyring.current("sm").keyid
+    assert new != old and new in out.output
+    assert set(hub.keyring.published()) == {hub.keyid, old, new}
+    with hub.transaction() as s:
+        (row,) = s.scalars(select(RegistryAudit).where(RegistryAudit.action == "hub.key_rotated"))
+    assert row.detail == {"suite": "sm", "old": old, "new": new, "overlap_s": 600.0}
+    out = CliRunner().invoke(main, ["keys", "list", "--json"])
+    states = {(r["keyid"], r["state"]) for r in json.loads(out.output)}
+    assert states == {(hub.keyid, "current"), (new, "current"), (old, "retiring")}
