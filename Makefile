@@ -2,6 +2,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+SUITE ?= intl
 
 .PHONY: install demo test bench clean
 
@@ -14,7 +15,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m mock_departments.demo
+	$(BIN)/python -m mock_departments.demo --suite $(SUITE)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

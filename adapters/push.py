@@ -7,52 +7,15 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
-import time
 from typing import Any
 
-import requests
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from flask import Flask, Response, request
 
 from adapters.engine import Adapter
-from hub.security import keys
+from hub.security.jwks import HubKeys  # noqa: F401  (re-exported: the one JWKS fetcher)
 from hub.security.signing import NonceCache, SignatureError, verify_flask_request
 
 log = logging.getLogger("adapter.push")
-
-
-class HubKeys:
-    """The hub's public keys from its JWKS; an unknown keyid refetches (key rotation)."""
-
-    def __init__(self, hub_url: str, *, timeout: float = 5.0, min_refresh_s: float = 30.0) -> None:
-        self.url = hub_url.rstrip("/") + "/.well-known/jwks.json"
-        self.timeout = timeout
-        self.min_refresh_s = min_refresh_s
-        self._keys: dict[str, Ed25519PublicKey] = {}
-        self._fetched_at: float | None = None
-        self._lock = threading.Lock()
-
-    def __call__(self, keyid: str) -> Ed25519PublicKey | None:
-        with self._lock:
-            if keyid not in self._keys and (
-                    self._fetched_at is None
-                    or time.monotonic() - self._fetched_at >= self.min_refresh_s):
-                try:
-                    resp = requests.get(self.url, timeout=self.timeout)
-                    resp.raise_for_status()
-                    found = {}
-                    for jwk in resp.json().get("keys", []):
-                        try:
-                            found[jwk["kid"]] = keys.public_from_jwk(jwk)
-                        except (KeyError, ValueError):
-                            continue
-                    self._keys = found
-                    self._fetched_at = time.monotonic()
-                except (requests.RequestException, ValueError) as exc:
-                    log.warning("hub keys unavailable: %s", exc)
-                    return None
-            return self._keys.get(keyid)
 
 
 def _json(body: dict[str, Any], status: int) -> Response:

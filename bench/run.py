@@ -4,7 +4,9 @@ Starts a temporary hub on a fresh PostgreSQL schema under gunicorn (``-w 2 -k gt
 8``, app ``hub.http.app:create_app()``), its push worker as a separate ``hub worker`` process,
 a subscribing stand-in and a bare Flask echo hop under the same gunicorn settings, all on
 loopback; measures (a) relay throughput and latency next to the bare hop, (b) batched pull,
-(c) feed latency at 10^4 and 10^6 stored events, (d) peak RSS of the hub processes; prints a
+(c) feed latency at 10^4 and 10^6 stored events, (d) peak RSS of the hub processes, (s) SM2 and
+Ed25519 sign/verify per second, (p) saturation throughput with every member on SM2 keys next to
+(a)'s Ed25519 figure; prints a
 table against the targets and writes ``bench/results.json``. A missed target is reported, never
 a failure. Every process it starts is stopped, and its database schemas are dropped.
 """
@@ -31,6 +33,7 @@ from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import Engine
 
 import contracts
+from bench.crypto import signature_rates
 from bench.load import Arrivals, Sent, closed_loop, open_loop, pct, summarise
 from bench.procs import ROOT, Procs, free_port
 from bench.profile import Profiler
@@ -92,9 +95,9 @@ def schema_url(schema: str) -> str:
 
 
 class Member:
-    def __init__(self, member_id: str, key_dir: Path) -> None:
+    def __init__(self, member_id: str, key_dir: Path, suite: str = "intl") -> None:
         self.id = member_id
-        priv, _pub = keys.write_keypair(key_dir, member_id)
+        priv, _pub = keys.write_keypair(key_dir, member_id, suite=suite)
         self.private = keys.load_private_key(priv)
         self.keyid = f"{member_id}-bench"
         self.public_pem = keys.public_key_pem(self.private.public_key())
@@ -444,6 +447,24 @@ def print_table(results: dict[str, Any]) -> None:
         table.add_row(key, f"{shown} {unit}", f"{'≥' if kind == 'min' else '≤'} {target:,g} {unit}",
                       f"[{style}]{verd}[/]", what)
     Console().print(table)
+    sig = results["details"].get("s", {})
+    if sig:
+        t3 = Table(title="(s) signatures per second, one thread (" + sig.get("what", "") + ")")
+        for c in ("suite", "alg", "sign/s", "verify/s", "signed request/s", "verified request/s"):
+            t3.add_column(c, justify="right" if "/s" in c else "left")
+        for suite in ("intl", "sm"):
+            r = sig.get(suite)
+            if r:
+                t3.add_row(suite, r["alg"], f"{r['sign_per_s']:,.0f}", f"{r['verify_per_s']:,.0f}",
+                           f"{r['signed_request_per_s']:,.0f}",
+                           f"{r['verified_request_per_s']:,.0f}")
+        Console().print(t3)
+    p = results["details"].get("p", {})
+    if p.get("sm_saturation"):
+        Console().print(f"(p) saturation throughput, every member on SM2: "
+                        f"{p['sm_saturation']['delivered_per_s']} events/s; on Ed25519 (a): "
+                        f"{p.get('intl_delivered_per_s', '—')} events/s; sm / intl = "
+                        f"{results.get('sm_vs_intl_saturation_ratio', '—')}")
     a = results["details"].get("a", {})
     if a:
         t2 = Table(title="(a) publish → push arrival (open loop at 100/s; closed loop = saturation)")
@@ -473,10 +494,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile", metavar="DIR", type=Path, default=None,
                     help="record py-spy profiles of the hub processes during the saturation, "
                          "pull and large-feed phases into DIR (needs py-spy installed)")
-    ap.add_argument("--parts", default="abc", help="which parts to run (default: abc; (d) is "
-                    "measured across whatever runs)")
+    ap.add_argument("--parts", default="abcsp", help="which parts to run (default: abcsp; (d) "
+                    "is measured across whatever runs; s = signatures per second, p = (a)'s "
+                    "saturation phase with every member on SM2 keys)")
     args = ap.parse_args(argv)
-    parts = set(args.parts.lower()) & set("abc")
+    parts = set(args.parts.lower()) & set("abcsp")
     sizes = QUICK if args.quick else FULL
     if args.skip_large:
         sizes = Sizes(**dict(asdict(sizes), feed_large=100_000))
@@ -522,6 +544,14 @@ def main(argv: list[str] | None = None) -> int:
         import gunicorn
         details["setup"]["gunicorn"] = gunicorn.__version__
 
+        if "s" in parts:
+            log("(s) signatures per second: Ed25519 and SM2, raw and per signed request")
+            details["s"] = signature_rates(seconds=2.0 if not args.quick else 1.0)
+            for suite in ("intl", "sm"):
+                r = details["s"][suite]
+                results[f"{r['alg'].replace('-', '_')}_sign_per_s"] = r["sign_per_s"]
+                results[f"{r['alg'].replace('-', '_')}_verify_per_s"] = r["verify_per_s"]
+
         key_dir = tmp / "members"
         members = {m: Member(m, key_dir) for m in ("hrss", *DEPARTMENTS)}
         app_data = contracts.example("application")
@@ -536,7 +566,7 @@ def main(argv: list[str] | None = None) -> int:
             engines.append(eng)
             return name, eng
 
-        if parts & {"a", "b"}:
+        if parts & {"a", "b", "p"}:
             # ---- stand-ins and the hub (part a, b) --------------------------------------------
             arrivals_path = tmp / "arrivals.tsv"
             arrivals_path.touch()
@@ -644,6 +674,49 @@ def main(argv: list[str] | None = None) -> int:
                 b["what"] = ("one page = signed GET /v1/feed?limit=500 (from the last ack) then a signed "
                              "POST /v1/feed/ack of its next_cursor; events_per_s counts both. Acking a "
                              "request marks the case item delivered, which sends hrss a status push.")
+
+            if "p" in parts:
+                # ---- (p) the saturation phase again, every member on SM2 keys ----------------
+                p_res: dict[str, Any] = {}
+                details["p"] = p_res
+                members_sm = {m: Member(m, tmp / "members-sm", suite="sm")
+                              for m in ("hrss", *DEPARTMENTS)}
+                schema_p, _eng_p = new_schema()
+                env_p = hub_env(base_env, schema_url(schema_p), tmp / "hub-keys-sm")
+                init_hub(env_p, members_sm, push_url=rx_url + "/hub/events")
+                hub_p_port = free_port()
+                hub_p_url = f"http://127.0.0.1:{hub_p_port}"
+                hub_p = procs.gunicorn("hub-sm", "hub.http.app:create_app()", hub_p_port,
+                                       workers=sizes.workers, threads=sizes.threads, role="hub",
+                                       extra_env=env_p)
+                worker_p = procs.spawn("hub-worker-sm", [sys.executable, "-m", "hub.cli",
+                                                         "worker"], role="hub", extra_env=env_p)
+                procs.wait_http(hub_p, hub_p_url + "/healthz")
+                sm_auth = members_sm["hrss"].auth()
+                w = Sent()
+                send = hub_sender(hub_p_url, sm_auth, app_data, "W" + new_tag())
+                sess = requests.Session()
+                for i in range(sizes.warmup):
+                    subj, st = send(sess, i)
+                    w.record(subj, time.time(), time.time(), st)
+                arrivals.wait_for(set(w.sent), sizes.drain_timeout_s)
+                log(f"(p) closed loop, {sizes.concurrency} senders for {sizes.closed_s:g} s: "
+                    "hub with every member on SM2")
+                p_res["sm_saturation"] = run_phase(
+                    "hub saturation (sm)", closed_loop(hub_sender(hub_p_url, sm_auth, app_data,
+                                                                  "P" + new_tag()),
+                                                       sizes.concurrency, sizes.closed_s),
+                    arrivals, sizes.drain_timeout_s)
+                sm_tp = p_res["sm_saturation"]["delivered_per_s"]
+                intl_tp = a.get("hub_saturation", {}).get("delivered_per_s")
+                p_res["intl_delivered_per_s"] = intl_tp
+                results["sm_vs_intl_saturation_ratio"] = (
+                    round(sm_tp / intl_tp, 3) if intl_tp else None)
+                p_res["what"] = ("(a)'s hub saturation phase on a second hub whose members all "
+                                 "hold SM2 keys: requests verified sm2-sm3, status pushes signed "
+                                 "sm2-sm3 with the hub's SM2 key")
+                for proc in (worker_p, hub_p):
+                    procs.stop(proc)
 
             for p in (worker_a, hub_a, bare, rx):
                 procs.stop(p)

@@ -6,7 +6,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -14,6 +13,7 @@ from hub.config import Config
 from hub.domain.retirement import RetirementRules
 from hub.registry.catalog import Catalog, Snapshot
 from hub.security import keys
+from hub.security.keyring import HubKey, HubKeyRing
 from hub.store import migrate
 from hub.store.notify import notify
 from hub.store.db import make_engine, session_factory
@@ -24,8 +24,7 @@ class Hub:
     config: Config
     engine: Engine
     sessions: sessionmaker[Session]
-    private_key: Ed25519PrivateKey
-    keyid: str
+    keyring: HubKeyRing
     rules: RetirementRules
     catalog: Catalog
     _wakers: list[Callable[[], None]] = field(default_factory=list)
@@ -54,8 +53,29 @@ class Hub:
             waker()
         notify(self.engine)
 
+    @property
+    def private_key(self) -> Any:
+        """The key signing for the `intl` suite now."""
+        return self.keyring.signer("intl").private
+
+    @property
+    def keyid(self) -> str:
+        return self.keyring.signer("intl").keyid
+
     def jwks(self) -> dict[str, Any]:
-        return keys.jwks({self.keyid: self.private_key.public_key()})
+        return self.keyring.jwks()
+
+    def member_suite(self, member_id: str | None) -> str:
+        """`sm` for a member whose registered keys include an SM2 key, else `intl`."""
+        if member_id is None:
+            return "intl"
+        suites = {keys.suite_of(pub) for owner, pub in self.snap().keys.values()
+                  if owner == member_id}
+        return "sm" if "sm" in suites else "intl"
+
+    def signer_for(self, member_id: str | None) -> HubKey:
+        """The hub key that signs pushes to a member: its key type decides the algorithm."""
+        return self.keyring.signer(self.member_suite(member_id))
 
 
 class NotInitialised(RuntimeError):
@@ -70,24 +90,21 @@ def bootstrap(config: Config | None = None, *, create: bool = True) -> Hub:
     engine = make_engine(config.database_url)
     if create:
         migrate.upgrade(engine)
-    private = keys.load_private_key(config.private_key_path)
+    keyring = HubKeyRing(config.key_dir, distid=config.sm2_distid)
+    keyring.refresh(force=True)
     sessions = session_factory(engine)
     return Hub(
         config=config,
         engine=engine,
         sessions=sessions,
         catalog=Catalog(engine),
-        private_key=private,
-        keyid=keys.key_id(private.public_key()),
+        keyring=keyring,
         rules=RetirementRules.from_mapping(dict(config.retirement_rules)),
     )
 
 
 def init(config: Config) -> tuple[bool, Hub]:
-    """Create the database schema and the hub's key pair if missing; idempotent."""
-    created = False
-    if not config.private_key_path.exists():
-        config.private_key_path.parent.mkdir(parents=True, exist_ok=True)
-        keys.write_keypair(config.key_dir, "hub")
-        created = True
+    """Create the database schema and the hub's key pairs (Ed25519 and SM2) if missing;
+    idempotent."""
+    created = bool(HubKeyRing(config.key_dir, distid=config.sm2_distid).ensure())
     return created, bootstrap(config)

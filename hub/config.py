@@ -33,6 +33,9 @@ class Config:
     worker_poll_s: float = 2.0
     run_worker: bool = True
     retirement_rules: Mapping[str, Any] = field(default_factory=dict)
+    sm2_distid: str = "1234567812345678"  # SM2 distinguishing identifier (GM/T 0009 default)
+    key_max_age_days: float = 365.0  # a hub key older than this is due for rotation
+    key_notice_days: float = 30.0  # an administrator notice this long before it is due
 
     @property
     def private_key_path(self) -> Path:
@@ -66,6 +69,9 @@ class Config:
             "HUB_PUSH_BATCH": ("push_batch", int),
             "HUB_HEARTBEAT_STALE_S": ("heartbeat_stale_s", float),
             "HUB_INLINE_RECEIPTS": ("inline_receipts", int),
+            "HUB_SM2_DISTID": ("sm2_distid", str),
+            "HUB_KEY_MAX_AGE_DAYS": ("key_max_age_days", float),
+            "HUB_KEY_NOTICE_DAYS": ("key_notice_days", float),
         }
         for var, (name, conv) in simple.items():
             if var in env:

@@ -10,10 +10,12 @@ from typing import Any
 
 import requests
 from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy import select
 
 from hub.bootstrap import Hub
 from hub.security.signing import HubAuth
 from hub.services import deliveries, members, operations, retry
+from hub.store.models import Delivery
 from hub.store.notify import Listener
 
 log = logging.getLogger("hub.worker")
@@ -26,7 +28,19 @@ class Pusher:
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
         self.http = requests.Session()
-        self.auth = HubAuth(hub.private_key, hub.keyid)
+
+    def auth_for(self, delivery_id: int, url: str) -> HubAuth:
+        """Signed with the hub key of the receiving member's suite, read afresh from the key
+        ring each time so that a rotation takes effect without a restart. The member is found
+        by its push URL; only when several share one does it cost a lookup."""
+        owners = [m.id for m in self.hub.snap().members.values() if m.push_url == url]
+        if len(owners) == 1:
+            member: str | None = owners[0]
+        else:
+            with self.hub.transaction() as s:
+                member = s.scalar(select(Delivery.member_id).where(Delivery.id == delivery_id))
+        key = self.hub.signer_for(member)
+        return HubAuth(key.private, key.keyid)
 
     def push_one(self, delivery_id: int, url: str, event: dict[str, Any],
                  worker_id: str | None = None) -> str:
@@ -39,7 +53,7 @@ class Pusher:
         error: str | None = None
         retry_after: float | None = None
         try:
-            resp = self.http.post(url, data=body, headers=headers, auth=self.auth,
+            resp = self.http.post(url, data=body, headers=headers, auth=self.auth_for(delivery_id, url),
                                   timeout=self.hub.config.push_timeout_s)
             status, text = resp.status_code, resp.text[:2000]
             retry_after = retry.parse_retry_after(resp.headers.get("Retry-After"),

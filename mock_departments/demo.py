@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import requests
 from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
@@ -39,6 +40,7 @@ from rich.text import Text
 
 import contracts
 from hub.domain.idnumber import mask, mask_phone, mask_text
+from hub.security import keys as hub_keys
 from mock_departments.hrss.people import PEOPLE
 from mock_departments.launcher import CITY_SYSTEMS, Stack, StackError
 
@@ -247,9 +249,26 @@ def check_case(sc: Scenario, hub_doc: dict[str, Any], view: dict[str, Any]) -> l
 
 # ----- the run ---------------------------------------------------------------------------------
 
-def run(workdir: Path, timeout: float, verbose: bool) -> int:
+def signature_report(stack: Stack) -> tuple[str, bool]:
+    """Which algorithms signed: every member's registered keys, and the hub's pushes to HRSS."""
+    jwks = {k["kid"]: k for k in requests.get(stack.hub_url + "/.well-known/jwks.json",
+                                                timeout=5).json()["keys"]}
+    suites = {m: hub_keys.suite_of(hub_keys.load_public_key(stack.key_dir / f"{m}.public.pem"))
+              for m in stack.keyids}
+    pushes = stack.hrss("GET", "/received").json()["events"]
+    push_algs = {("sm2-sm3" if jwks.get(e["keyid"], {}).get("crv") == "SM2" else "ed25519")
+                 for e in pushes}
+    member_algs = {"sm2-sm3" if s == "sm" else "ed25519" for s in suites.values()}
+    want = {"sm2-sm3" if stack.suite == "sm" else "ed25519"}
+    ok = member_algs == want and push_algs <= want and bool(pushes)
+    text = (f"signatures: {len(suites)} members sign with {', '.join(sorted(member_algs))}; "
+            f"{len(pushes)} pushes to HRSS signed with {', '.join(sorted(push_algs))}")
+    return text, ok
+
+
+def run(workdir: Path, timeout: float, verbose: bool, suite: str = "intl") -> int:
     started = time.monotonic()
-    with demo_stack(workdir, verbose=verbose) as stack:
+    with demo_stack(workdir, verbose=verbose, suite=suite) as stack:
         cities = ", ".join(f"{stack.city_names.get(c, c)} {c}" for c in stack.cities)
         console.print(f"[bold]hub[/] {stack.hub_url}   [bold]HRSS stand-in[/] {stack.hrss_url}   "
                       f"[bold]adapters[/] community, hpf, medical, health (pull)   "
@@ -306,6 +325,9 @@ def run(workdir: Path, timeout: float, verbose: bool) -> int:
                       f"({received['duplicates']} duplicates ignored, "
                       f"{len(received['contract_problems'])} contract problems)")
         ok = ok and not received["contract_problems"]
+        report, signed_ok = signature_report(stack)
+        console.print(report if signed_ok else f"[red]{report} (suite {suite} expected)[/]")
+        ok = ok and signed_ok
     console.print(f"[dim]every process stopped; {time.monotonic() - started:.1f}s in all[/]")
     console.print("[green bold]OK[/]: all three cases ended as expected" if ok
                   else "[red bold]FAILED[/]: not every case ended as expected")
@@ -318,6 +340,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timeout", type=float, default=45.0, help="seconds for the cases to close")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory")
     p.add_argument("-v", "--verbose", action="store_true", help="processes log at INFO level")
+    p.add_argument("--suite", choices=("intl", "sm"), default="intl",
+                   help="members' keys: intl (Ed25519) or sm (SM2 with SM3, 国密)")
     a = p.parse_args(argv)
 
     def _term(*_: Any) -> None:  # SIGTERM: unwind like Ctrl-C so the processes are stopped
@@ -326,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _term)
     tmp = tempfile.mkdtemp(prefix="retirement-demo-")
     try:
-        return run(Path(tmp), a.timeout, a.verbose)
+        return run(Path(tmp), a.timeout, a.verbose, a.suite)
     except KeyboardInterrupt:
         console.print("[yellow]interrupted: processes stopped[/]")
         return 130

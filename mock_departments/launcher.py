@@ -128,6 +128,7 @@ class Stack:
     interval: float = 0.2
     verbose: bool = False
     departments: str = "adapters"  # or "simple"
+    suite: str = "intl"  # the members' keys: "intl" (Ed25519) or "sm" (SM2, 国密)
     cities: tuple[str, ...] = DEFAULT_CITIES
     # extra options per city system: key "hpf" (every city) or "hpf@320400" (one city)
     city_args: dict[str, list[str]] = field(default_factory=dict)
@@ -199,7 +200,7 @@ class Stack:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         for member in (HRSS, *DEPARTMENTS):
             if not self.key_path(member).exists():
-                keys.write_keypair(self.key_dir, member)
+                keys.write_keypair(self.key_dir, member, suite=self.suite)
             pub = keys.load_public_key(self.key_dir / f"{member}.public.pem")
             self.keyids[member] = keys.key_id(pub)
         self._init_hub()

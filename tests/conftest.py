@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import create_engine, text
 
 import contracts
@@ -76,7 +75,7 @@ def hub(hub_config: Config) -> Iterator[Hub]:
 @dataclass
 class Member:
     id: str
-    key: Ed25519PrivateKey
+    key: Any  # Ed25519 or SM2 private key
     keyid: str
 
     def client(self, base_url: str) -> HubClient:
@@ -90,8 +89,9 @@ def _types(*keys_: str) -> list[str]:
 @pytest.fixture
 def make_member(hub: Hub):  # type: ignore[no-untyped-def]
     def make(member_id: str, publish: list[str] | None = None,
-             subscribe: list[str] | None = None, push_url: str | None = None) -> Member:
-        key = keys.generate_keypair()
+             subscribe: list[str] | None = None, push_url: str | None = None,
+             suite: str = "intl") -> Member:
+        key = keys.generate_keypair(suite)
         kid = f"{member_id}-{uuid.uuid4().hex[:6]}"
         add_member(hub, member_id, keys.public_key_pem(key.public_key()), keyid=kid,
                    publish=_types(*(publish or [])), subscribe=subscribe or [],

@@ -10,6 +10,7 @@ from flask import current_app, g, request
 from hub.bootstrap import Hub
 from hub.domain.errors import DomainError
 from hub.security.signing import SignatureError, verify_flask_request
+from hub.security.sm2 import SM2PublicKey
 from hub.services import members
 
 
@@ -28,7 +29,10 @@ def signed(view: Callable[..., Any]) -> Callable[..., Any]:
             if found is None:
                 return None
             owners[keyid] = found[0]
-            return found[1]
+            key = found[1]
+            if isinstance(key, SM2PublicKey):  # the deployment's distinguishing identifier
+                key = key.with_distid(hub.config.sm2_distid)
+            return key
 
         def remember(keyid: str, nonce: str, expires: datetime) -> bool:
             return members.remember_nonce(hub, keyid, nonce, expires)

@@ -8,6 +8,7 @@ from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 from sqlalchemy import case, func, select
 
 from hub.bootstrap import Hub
+from hub.services import key_age
 from hub.services.outbox import utcnow
 from hub.store.models import Delivery
 
@@ -54,7 +55,21 @@ class DeliveryCollector:
         yield hist
 
 
+class KeyAgeCollector:
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+
+    def collect(self) -> Iterator[Any]:
+        ages = GaugeMetricFamily("hub_key_age_seconds",
+                                 "Age of each signing key in use (the hub's and members')",
+                                 labels=["owner", "keyid", "suite", "state"])
+        for r in key_age.key_ages(self.hub):
+            ages.add_metric([r["owner"], r["keyid"], r["suite"], r["state"]], r["age_s"])
+        yield ages
+
+
 def render(hub: Hub) -> bytes:
     registry = CollectorRegistry()
     registry.register(DeliveryCollector(hub))  # type: ignore[arg-type]
+    registry.register(KeyAgeCollector(hub))  # type: ignore[arg-type]
     return generate_latest(registry)

@@ -44,9 +44,10 @@ def document() -> dict[str, Any]:
             "version": "1.0.0",
             "description": (
                 "Signed CloudEvents in, routed deliveries out. Every /v1 request carries an RFC 9421 "
-                "HTTP Message Signature (ed25519; covers @method @authority @path @query, plus "
-                "content-type and content-digest with a body; created, expires <= 5 min, keyid, "
-                "nonce, tag=\"retirement-hub\"). Errors are RFC 9457 problem documents."),
+                "HTTP Message Signature (ed25519, or sm2-sm3 for an SM2 key; covers @method "
+                "@authority @path @query, plus content-type and content-digest with a body; "
+                "created, expires <= 5 min, keyid, nonce, tag=\"retirement-hub\"). Errors are "
+                "RFC 9457 problem documents."),
         },
         "components": {
             "securitySchemes": {
@@ -200,7 +201,7 @@ def document() -> dict[str, Any]:
                               "404": _problem("no such case, or the caller takes no part in it"),
                               **AUTH_ERRORS}}},
             "/.well-known/jwks.json": {"get": {
-                "summary": "The hub's public keys (RFC 8037 OKP)",
+                "summary": "The hub's public keys (Ed25519 as RFC 8037 OKP, SM2 as EC/SM2)",
                 "responses": {"200": {"description": "JWK set", "content": {
                     "application/jwk-set+json": {"schema": {"type": "object"}}}}}}},
             "/openapi.json": {"get": {"summary": "This document",

@@ -126,8 +126,9 @@ def add_member() -> Response:
             push_url=body.get("push_url"), name=body.get("name"), roles=body.get("roles"),
             actor=g.member_id)
     except ValueError as exc:
-        raise DomainError("invalid_member", f"public_key_pem is not an Ed25519 key: {exc}",
-                          "public_key_pem 不是 Ed25519 公钥", status=422,
+        raise DomainError("invalid_member",
+                          f"public_key_pem is not an Ed25519 or SM2 public key: {exc}",
+                          "public_key_pem 不是 Ed25519 或 SM2 公钥", status=422,
                           problems=[Problem("invalid_key", "$.public_key_pem", str(exc),
                                             "公钥无效")]) from exc
     return _json(m.to_dict(), 201)

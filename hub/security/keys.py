@@ -1,7 +1,12 @@
-"""Ed25519 keys: generation, PEM files, JWK (RFC 8037 OKP) and JWKS, key ids (RFC 7638).
+"""Signing keys of both suites: generation, PEM files, JWK and JWKS, key ids (RFC 7638).
 
-Members and the hub sign HTTP messages with Ed25519 (see `hub.security.signing`).
-The hub publishes its public keys at `/.well-known/jwks.json` using `jwks()`.
+`intl` keys are Ed25519 (JWK: RFC 8037 `{"kty": "OKP", "crv": "Ed25519", "x"}`); `sm` keys are
+SM2 on the GB/T 32918.5 curve (JWK: `{"kty": "EC", "crv": "SM2", "x", "y"}`, coordinates as
+32-byte big-endian base64url, `"alg": "SM2-SM3"`; there is no JOSE registration for SM2, so
+this is the hub's private profile). PEM files are PKCS#8 / SubjectPublicKeyInfo in both suites,
+the same files `openssl genpkey -algorithm ed25519|SM2` writes. A key's type decides how it
+signs (see `hub.security.signing`). The hub publishes its public keys at
+`/.well-known/jwks.json` using `jwks()`.
 """
 
 from __future__ import annotations
@@ -14,8 +19,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from .sm2 import SM2PrivateKey, SM2PublicKey
 
 __all__ = [
     "generate_keypair",
@@ -28,7 +36,18 @@ __all__ = [
     "public_from_jwk",
     "jwks",
     "key_id",
+    "suite_of",
+    "PrivateKey",
+    "PublicKey",
+    "SUITES",
 ]
+
+PrivateKey = Ed25519PrivateKey | SM2PrivateKey
+PublicKey = Ed25519PublicKey | SM2PublicKey
+SUITES = ("intl", "sm")
+
+
+SM2_JWK_ALG = "SM2-SM3"
 
 
 def _b64url(data: bytes) -> str:
@@ -47,13 +66,28 @@ def _raw_public(pub: Ed25519PublicKey) -> bytes:
     return pub.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
 
-def generate_keypair() -> Ed25519PrivateKey:
-    """A new Ed25519 private key (its public key is `.public_key()`)."""
+def suite_of(key: PrivateKey | PublicKey) -> str:
+    """`sm` for SM2 keys, `intl` for Ed25519 keys."""
+    if isinstance(key, (SM2PrivateKey, SM2PublicKey)):
+        return "sm"
+    if isinstance(key, (Ed25519PrivateKey, Ed25519PublicKey)):
+        return "intl"
+    raise TypeError(f"not a signing key of a known suite: {type(key).__name__}")
+
+
+def generate_keypair(suite: str = "intl") -> PrivateKey:
+    """A new private key of the suite (its public key is `.public_key()`)."""
+    if suite == "sm":
+        return SM2PrivateKey.generate()
+    if suite != "intl":
+        raise ValueError(f"unknown suite {suite!r} (expected one of {', '.join(SUITES)})")
     return Ed25519PrivateKey.generate()
 
 
-def private_key_pem(key: Ed25519PrivateKey) -> bytes:
+def private_key_pem(key: PrivateKey) -> bytes:
     """Unencrypted PKCS#8 PEM of a private key."""
+    if isinstance(key, SM2PrivateKey):
+        return key.pem()
     return key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
@@ -64,20 +98,21 @@ def private_key_pem(key: Ed25519PrivateKey) -> bytes:
 def write_keypair(
     directory: str | os.PathLike[str],
     name: str,
-    private_key: Ed25519PrivateKey | None = None,
+    private_key: PrivateKey | None = None,
     *,
     overwrite: bool = False,
+    suite: str = "intl",
 ) -> tuple[Path, Path]:
     """Write `<name>.private.pem` (PKCS#8, mode 0600) and `<name>.public.pem` (SPKI).
 
-    Generates a new key unless `private_key` is given. Refuses to replace existing
+    Generates a new key of `suite` unless `private_key` is given. Refuses to replace existing
     files unless `overwrite=True` (raises FileExistsError). Returns the two paths.
     """
     if not name or "/" in name or "\\" in name or name in {".", ".."}:
         raise ValueError(f"invalid key name {name!r}")
-    key = private_key if private_key is not None else generate_keypair()
-    if not isinstance(key, Ed25519PrivateKey):
-        raise TypeError("private_key must be an Ed25519PrivateKey")
+    key = private_key if private_key is not None else generate_keypair(suite)
+    if not isinstance(key, (Ed25519PrivateKey, SM2PrivateKey)):
+        raise TypeError("private_key must be an Ed25519 or SM2 private key")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     private_path = directory / f"{name}.private.pem"
@@ -101,16 +136,29 @@ def write_keypair(
     return private_path, public_path
 
 
-def load_private_key(path: str | os.PathLike[str]) -> Ed25519PrivateKey:
-    """Load an unencrypted PEM (PKCS#8) Ed25519 private key from a file."""
-    key = serialization.load_pem_private_key(Path(path).read_bytes(), password=None)
+def load_private_key(
+    path: str | os.PathLike[str], *, distid: bytes | str | None = None
+) -> PrivateKey:
+    """Load an unencrypted PEM (PKCS#8) Ed25519 or SM2 private key from a file.
+
+    `distid` is the SM2 distinguishing identifier the key signs with (default
+    `1234567812345678`); it is ignored for Ed25519 keys.
+    """
+    data = Path(path).read_bytes()
+    try:
+        key = serialization.load_pem_private_key(data, password=None)
+    except UnsupportedAlgorithm:  # cryptography does not know the SM2 curve
+        try:
+            return SM2PrivateKey.from_pem(data, distid)
+        except ValueError as exc:
+            raise ValueError(f"{path}: not an Ed25519 or SM2 private key") from exc
     if not isinstance(key, Ed25519PrivateKey):
-        raise ValueError(f"{path}: not an Ed25519 private key")
+        raise ValueError(f"{path}: not an Ed25519 or SM2 private key")
     return key
 
 
-def load_public_key(source: str | os.PathLike[str] | bytes) -> Ed25519PublicKey:
-    """Load an Ed25519 public key from PEM bytes, a PEM string, or a file path."""
+def load_public_key(source: str | os.PathLike[str] | bytes) -> PublicKey:
+    """Load an Ed25519 or SM2 public key from PEM bytes, a PEM string, or a file path."""
     if isinstance(source, (bytes, bytearray)):
         data = bytes(source)
     elif isinstance(source, str) and source.lstrip().startswith("-----BEGIN"):
@@ -120,24 +168,35 @@ def load_public_key(source: str | os.PathLike[str] | bytes) -> Ed25519PublicKey:
     return public_from_pem(data)
 
 
-def public_key_pem(pub: Ed25519PublicKey) -> str:
+def public_key_pem(pub: PublicKey) -> str:
     """SubjectPublicKeyInfo PEM text of a public key."""
+    if isinstance(pub, SM2PublicKey):
+        return pub.pem()
     return pub.public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     ).decode("ascii")
 
 
-def public_from_pem(pem: str | bytes) -> Ed25519PublicKey:
-    """Parse SubjectPublicKeyInfo PEM (text or bytes) into an Ed25519 public key."""
+def public_from_pem(pem: str | bytes, *, distid: bytes | str | None = None) -> PublicKey:
+    """Parse SubjectPublicKeyInfo PEM (text or bytes) into an Ed25519 or SM2 public key."""
     data = pem.encode("ascii") if isinstance(pem, str) else pem
-    key = serialization.load_pem_public_key(data)
+    try:
+        key = serialization.load_pem_public_key(data)
+    except UnsupportedAlgorithm:  # the SM2 curve
+        try:
+            return SM2PublicKey.from_pem(data, distid)
+        except ValueError as exc:
+            raise ValueError("not an Ed25519 or SM2 public key") from exc
     if not isinstance(key, Ed25519PublicKey):
-        raise ValueError("not an Ed25519 public key")
+        raise ValueError("not an Ed25519 or SM2 public key")
     return key
 
 
-def jwk(pub: Ed25519PublicKey, kid: str | None = None) -> dict[str, str]:
-    """RFC 8037 OKP JWK of a public key; `kid` defaults to `key_id(pub)`."""
+def jwk(pub: PublicKey, kid: str | None = None) -> dict[str, str]:
+    """Public JWK of a key (OKP for Ed25519, EC/SM2 for SM2); `kid` defaults to `key_id(pub)`."""
+    if isinstance(pub, SM2PublicKey):
+        return {**pub.jwk_members(), "kid": kid if kid is not None else key_id(pub),
+                "alg": SM2_JWK_ALG, "use": "sig"}
     return {
         "kty": "OKP",
         "crv": "Ed25519",
@@ -148,12 +207,21 @@ def jwk(pub: Ed25519PublicKey, kid: str | None = None) -> dict[str, str]:
     }
 
 
-def public_from_jwk(data: Mapping[str, Any]) -> Ed25519PublicKey:
-    """Parse an OKP/Ed25519 public JWK. Rejects private JWKs (with "d") and other key types."""
-    if data.get("kty") != "OKP" or data.get("crv") != "Ed25519":
-        raise ValueError("JWK is not an OKP Ed25519 key")
+def public_from_jwk(
+    data: Mapping[str, Any], *, distid: bytes | str | None = None
+) -> PublicKey:
+    """Parse an OKP/Ed25519 or EC/SM2 public JWK. Rejects private JWKs and other key types."""
     if "d" in data:
         raise ValueError("refusing a JWK that contains private key material")
+    if data.get("kty") == "EC" and data.get("crv") == "SM2":
+        if data.get("alg") not in (None, SM2_JWK_ALG) or data.get("use") not in (None, "sig"):
+            raise ValueError("unexpected alg or use in an SM2 JWK")
+        x, y = _b64url_decode(data.get("x", "")), _b64url_decode(data.get("y", ""))
+        if len(x) != 32 or len(y) != 32:
+            raise ValueError("SM2 JWK x and y must be 32 bytes each")
+        return SM2PublicKey.from_point(b"\x04" + x + y, distid)
+    if data.get("kty") != "OKP" or data.get("crv") != "Ed25519":
+        raise ValueError("JWK is neither an OKP Ed25519 nor an EC SM2 key")
     if data.get("alg") not in (None, "EdDSA", "Ed25519"):
         raise ValueError(f"unexpected JWK alg {data.get('alg')!r}")
     if data.get("use") not in (None, "sig"):
@@ -164,15 +232,17 @@ def public_from_jwk(data: Mapping[str, Any]) -> Ed25519PublicKey:
     return Ed25519PublicKey.from_public_bytes(raw)
 
 
-def jwks(keys: Mapping[str, Ed25519PublicKey]) -> dict[str, list[dict[str, str]]]:
+def jwks(keys: Mapping[str, PublicKey]) -> dict[str, list[dict[str, str]]]:
     """JWK Set ({"keys": [...]}) for a mapping of kid -> public key, in mapping order."""
     return {"keys": [jwk(pub, kid) for kid, pub in keys.items()]}
 
 
-def key_id(pub: Ed25519PublicKey) -> str:
+def key_id(pub: PublicKey) -> str:
     """Default kid: the RFC 7638 JWK SHA-256 thumbprint, base64url without padding."""
+    members = (pub.jwk_members() if isinstance(pub, SM2PublicKey)
+               else {"crv": "Ed25519", "kty": "OKP", "x": _b64url(_raw_public(pub))})
     canonical = json.dumps(
-        {"crv": "Ed25519", "kty": "OKP", "x": _b64url(_raw_public(pub))},
+        members,
         separators=(",", ":"),
         sort_keys=True,
     )

@@ -1,10 +1,18 @@
-"""RFC 9421 HTTP Message Signatures (ed25519) for every request to and push from the hub.
+"""RFC 9421 HTTP Message Signatures (ed25519, sm2-sm3) for every request to and push from the hub.
 
 Profile (the hub's rule):
 
-* `alg="ed25519"`; covered components `@method @authority @path @query`, plus
+* `alg="ed25519"` for an Ed25519 key, `alg="sm2-sm3"` for an SM2 key: the key registered
+  under `keyid` decides the algorithm, and a signature naming the other one is refused;
+* `sm2-sm3` (the hub's private profile; RFC 9421 has no SM2 entry): the signature base is
+  signed with SM2 over SM3 (GB/T 32918.2, `e = SM3(Z_A || base)`), `Z_A` computed with the
+  signer's distinguishing identifier (default `1234567812345678`, see `hub.security.sm2`);
+  the signature value is the DER `SEQUENCE { r, s }` that OpenSSL writes and reads
+  (`openssl pkeyutl -sign -rawin -digest sm3 -pkeyopt distid:1234567812345678`);
+* covered components `@method @authority @path @query`, plus
   `content-type content-digest` when there is a (non-empty) body;
-* Content-Digest per RFC 9530 with `sha-256`;
+* Content-Digest per RFC 9530 with `sha-256`; `sm3` is accepted as well (a private
+  algorithm name): a receiver checks every member it knows and needs `sha-256` or `sm3`;
 * signature parameters `created`, `expires` (expires - created <= 300 s), `keyid`,
   `nonce` and `tag="retirement-hub"`; any label. A nonce may be used once per keyid
   while its signature is valid.
@@ -33,12 +41,14 @@ from urllib.parse import quote, urlsplit
 
 import http_sf
 import requests
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from http_message_signatures import (
     ContentDigest,
     HTTPMessageSignaturesException,
     HTTPMessageSigner,
     HTTPMessageVerifier,
+    HTTPSignatureAlgorithm,
     InvalidSignature,
     MappingKeyResolver,
     algorithms,
@@ -47,7 +57,8 @@ from http_message_signatures.structures import get_header_fields
 
 from hub.domain.errors import DomainError
 
-from .keys import load_public_key
+from .keys import PrivateKey, PublicKey, load_public_key, suite_of
+from .sm2 import SM2PrivateKey, SM2PublicKey
 
 __all__ = [
     "TAG",
@@ -71,14 +82,56 @@ TAG = "retirement-hub"
 MAX_WINDOW = 300  # seconds: maximum expires - created
 CLOCK_SKEW = 30  # seconds: how far in the future `created` may be
 ALG = "ed25519"
+SM2_ALG = "sm2-sm3"
 BASE_COMPONENTS: tuple[str, ...] = ("@method", "@authority", "@path", "@query")
 BODY_COMPONENTS: tuple[str, ...] = ("content-type", "content-digest")
 _REQUIRED_PARAMS = ("created", "expires", "keyid", "nonce")
 _KNOWN_PARAMS = frozenset({"alg", "created", "expires", "keyid", "nonce", "tag"})
 
 
+class _Sm3:
+    """hashlib-shaped SM3, for the Content-Digest member `sm3`."""
+
+    digest_size = 32
+
+    def __init__(self, data: bytes = b"") -> None:
+        self._h = hashes.Hash(hashes.SM3())
+        self._h.update(data)
+
+    def digest(self) -> bytes:
+        return self._h.finalize()
+
+
 class _Sha256Digest(ContentDigest):
     algorithm = "sha-256"
+    _hashers = {**ContentDigest._hashers, "sm3": _Sm3}
+
+
+class _SM2SM3(HTTPSignatureAlgorithm):
+    """`alg="sm2-sm3"`: SM2 signature with SM3 over the signature base, DER-encoded."""
+
+    algorithm_id = SM2_ALG
+
+    def __init__(self, public_key: Any = None, private_key: Any = None) -> None:
+        if public_key is not None and not isinstance(public_key, SM2PublicKey):
+            raise HTTPMessageSignaturesException("Unexpected public key type")
+        if private_key is not None and not isinstance(private_key, SM2PrivateKey):
+            raise HTTPMessageSignaturesException("Unexpected private key type")
+        self.public_key, self.private_key = public_key, private_key
+
+    def sign(self, message: bytes) -> bytes:
+        return self.private_key.sign(message)  # type: ignore[union-attr]
+
+    def verify(self, signature: bytes, message: bytes) -> None:
+        self.public_key.verify(signature, message)  # type: ignore[union-attr]
+
+
+# The key's suite picks the algorithm: one table, for signing and for verifying.
+ALGORITHMS: dict[str, type[HTTPSignatureAlgorithm]] = {
+    "intl": algorithms.ED25519,
+    "sm": _SM2SM3,
+}
+ALGORITHM_IDS = frozenset(a.algorithm_id for a in ALGORITHMS.values())
 
 
 # --------------------------------------------------------------------------- errors
@@ -209,7 +262,7 @@ def sign_headers(
     url: str,
     headers: Mapping[str, str],
     body: bytes | None,
-    private_key: Ed25519PrivateKey,
+    private_key: PrivateKey,
     keyid: str,
     *,
     label: str = "sig1",
@@ -225,8 +278,8 @@ def sign_headers(
     it is normalised with requests' own URL preparation. A body (non-empty bytes) requires
     a Content-Type header. An existing Content-Digest header is reused if it matches.
     """
-    if not isinstance(private_key, Ed25519PrivateKey):
-        raise TypeError("private_key must be an Ed25519PrivateKey")
+    if not isinstance(private_key, (Ed25519PrivateKey, SM2PrivateKey)):
+        raise TypeError("private_key must be an Ed25519 or SM2 private key")
     if not keyid or not isinstance(keyid, str):
         raise ValueError("keyid must be a non-empty string")
     if type(expires_in) is not int or not 0 < expires_in <= MAX_WINDOW:
@@ -252,7 +305,7 @@ def sign_headers(
 
     created_ts = _to_epoch(created)
     signer = HTTPMessageSigner(
-        signature_algorithm=algorithms.ED25519,
+        signature_algorithm=ALGORITHMS[suite_of(private_key)],
         key_resolver=MappingKeyResolver(public_keys={}, private_keys={keyid: private_key}),
     )
     signer.content_digest_class = _Sha256Digest
@@ -287,7 +340,7 @@ class HubAuth(requests.auth.AuthBase):
 
     def __init__(
         self,
-        private_key: Ed25519PrivateKey,
+        private_key: PrivateKey,
         keyid: str,
         *,
         label: str = "sig1",
@@ -365,7 +418,7 @@ def verify_request(
     url: str,
     headers: Mapping[str, str] | Iterable[tuple[str, str]],
     body: bytes | None,
-    resolve_key: Callable[[str], Ed25519PublicKey | None],
+    resolve_key: Callable[[str], PublicKey | None],
     remember_nonce: Callable[[str, str, _dt.datetime], bool],
     *,
     now: _dt.datetime | int | float | None = None,
@@ -409,8 +462,9 @@ def verify_request(
     unknown = set(params) - _KNOWN_PARAMS
     if unknown:
         raise SignatureError("signature_params", f"Unexpected parameters {sorted(unknown)}.")
-    if params.get("alg") != ALG or type(params.get("alg")) is not str:
-        raise SignatureError("signature_params", f'alg must be "{ALG}".')
+    if type(params.get("alg")) is not str or params.get("alg") not in ALGORITHM_IDS:
+        raise SignatureError(
+            "signature_params", f'alg must be one of {", ".join(sorted(ALGORITHM_IDS))}.')
     for name in _REQUIRED_PARAMS:
         if name not in params:
             raise SignatureError("signature_params", f'Missing "{name}".')
@@ -435,8 +489,9 @@ def verify_request(
             )
         except (ValueError, TypeError, UnicodeEncodeError) as exc:
             raise SignatureError("digest_mismatch", "Content-Digest is malformed.") from exc
-        if not isinstance(digest_members, dict) or "sha-256" not in digest_members:
-            raise SignatureError("digest_missing", "No sha-256 member in Content-Digest.")
+        if not isinstance(digest_members, dict) or not (
+                "sha-256" in digest_members or "sm3" in digest_members):
+            raise SignatureError("digest_missing", "No sha-256 or sm3 member in Content-Digest.")
         required += BODY_COMPONENTS
     missing = [c for c in required if c not in plain]
     if missing:
@@ -458,15 +513,19 @@ def verify_request(
         raise SignatureError("unknown_key", f"keyid={keyid!r}")
     if isinstance(key, (bytes, str)):
         key = load_public_key(key)
-    if not isinstance(key, Ed25519PublicKey):
-        raise SignatureError("unknown_key", f"keyid={keyid!r} is not an Ed25519 key")
+    if not isinstance(key, (Ed25519PublicKey, SM2PublicKey)):
+        raise SignatureError("unknown_key", f"keyid={keyid!r} is not an Ed25519 or SM2 key")
+    algorithm = ALGORITHMS[suite_of(key)]
+    if params["alg"] != algorithm.algorithm_id:
+        raise SignatureError(
+            "signature_params", f'keyid={keyid!r} signs with alg="{algorithm.algorithm_id}".')
 
     # ---- cryptographic check (library)
     message = _Message(
         method=str(method).upper(), url=_ascii_url(str(url)), headers=_Headers(pairs)
     )
     verifier = _PolicyVerifier(
-        signature_algorithm=algorithms.ED25519,
+        signature_algorithm=algorithm,
         key_resolver=MappingKeyResolver(public_keys={keyid: key}, private_keys={}),
     )
     try:
@@ -534,7 +593,7 @@ def request_url(environ: Mapping[str, Any]) -> str:
 
 def verify_flask_request(
     request: Any,
-    resolve_key: Callable[[str], Ed25519PublicKey | None],
+    resolve_key: Callable[[str], PublicKey | None],
     remember_nonce: Callable[[str, str, _dt.datetime], bool],
     *,
     now: _dt.datetime | int | float | None = None,

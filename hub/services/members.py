@@ -5,7 +5,6 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
@@ -61,11 +60,49 @@ def add_member(hub: Hub, member_id: str, public_pem: str, *, keyid: str | None =
             s.flush()
             s.add(MemberKey(keyid=kid, member_id=member_id,
                             public_key_pem=keys.public_key_pem(pub), created_at=now))
+        elif existing.revoked_at is not None:
+            raise DomainError("key_retired", f"key id {kid} was retired and cannot come back",
+                              f"密钥编号 {kid} 已停用，不能再次启用", status=409)
         s.add(RegistryAudit(at=now, actor=actor, action="member.upsert", target=member_id,
-                            detail={"keyid": kid, "publish": m.publish, "subscribe": m.subscribe,
+                            detail={"keyid": kid, "suite": keys.suite_of(pub),
+                                    "publish": m.publish, "subscribe": m.subscribe,
                                     "push_url": m.push_url, "roles": m.roles}))
     hub.catalog.invalidate()
     return get_member(hub, member_id)  # type: ignore[return-value]
+
+
+def retire_key(hub: Hub, member_id: str, keyid: str, *, actor: str = "console") -> MemberView:
+    """The last step of a member's rotation (add the new key, switch to it, retire the old):
+    signatures by the retired key are refused from the next catalog refresh on. A member's
+    last key cannot be retired, so no member is locked out by mistake."""
+    now = utcnow()
+    with hub.transaction() as s:
+        key = s.get(MemberKey, keyid)
+        if key is None or key.member_id != member_id:
+            raise DomainError("unknown_key", f"member {member_id} has no key {keyid}",
+                              f"成员 {member_id} 没有密钥 {keyid}", status=404)
+        if key.revoked_at is None:
+            active = s.scalars(select(MemberKey.keyid).where(
+                MemberKey.member_id == member_id, MemberKey.revoked_at.is_(None))).all()
+            if len(active) <= 1:
+                raise DomainError("last_key", f"{keyid} is {member_id}'s only key: add the new "
+                                  "key first", f"{keyid} 是该成员唯一的密钥，请先登记新密钥",
+                                  status=409)
+            key.revoked_at = now
+            s.add(RegistryAudit(at=now, actor=actor, action="member.key_retired",
+                                target=member_id, detail={"keyid": keyid}))
+    hub.catalog.invalidate()
+    return get_member(hub, member_id)  # type: ignore[return-value]
+
+
+def record_key_rotation(hub: Hub, suite: str, old: str | None, new: str, overlap_s: float,
+                        *, actor: str = "console") -> None:
+    """The audit line of a rotation of the hub's own key."""
+    with hub.transaction() as s:
+        s.add(RegistryAudit(at=utcnow(), actor=actor, action="hub.key_rotated",
+                            target=hub.config.hub_member_id,
+                            detail={"suite": suite, "old": old, "new": new,
+                                    "overlap_s": overlap_s}))
 
 
 def get_member(hub: Hub, member_id: str) -> MemberView | None:
@@ -85,7 +122,7 @@ def list_members(hub: Hub) -> list[MemberView]:
     return [m for m in (get_member(hub, i) for i in ids) if m]
 
 
-def key_owner(hub: Hub, keyid: str) -> tuple[str, Ed25519PublicKey] | None:
+def key_owner(hub: Hub, keyid: str) -> tuple[str, keys.PublicKey] | None:
     """From the catalog snapshot: key changes are audited, so every process sees them within
     the catalog's refresh interval, and no request pays a database round trip for its key."""
     return hub.snap().keys.get(keyid)

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from hub.bootstrap import Hub
 from hub.domain.errors import DomainError
+from hub.services import key_age
 from hub.services.outbox import iso, utcnow
 from hub.store.models import Delivery, DeliveryAttempt, Event, Member, Notice, WorkerHeartbeat
 
@@ -62,8 +63,9 @@ def set_endpoint(hub: Hub, member_id: str, enabled: bool, reason: str | None = N
 def notices(hub: Hub, limit: int = 100) -> list[dict[str, Any]]:
     with hub.transaction() as s:
         rows = s.scalars(select(Notice).order_by(Notice.id.desc()).limit(limit)).all()
-        return [{"id": n.id, "at": iso(n.at), "kind": n.kind, "member": n.member_id,
-                 "message": n.message, "message_zh": n.message_zh} for n in rows]
+        stored = [{"id": n.id, "at": iso(n.at), "kind": n.kind, "member": n.member_id,
+                   "message": n.message, "message_zh": n.message_zh} for n in rows]
+    return key_age.due_notices(hub) + stored  # keys due for rotation: computed, never stale
 
 
 def list_deliveries(hub: Hub, *, member: str | None = None, state: str | None = None,

@@ -9,13 +9,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-import requests
 from flask import Flask, Response, request
 
 import contracts
 from hub.client import HubClient, make_event
 from hub.domain.idnumber import mask
-from hub.security import keys
+from hub.security.jwks import HubKeys
 from hub.security.signing import NonceCache, SignatureError, verify_request
 
 log = logging.getLogger("sscard")
@@ -41,11 +40,7 @@ def create_app(cfg: Config) -> Flask:
     cache: dict[str, Any] = {}
     lock = threading.Lock()
 
-    def hub_key(kid: str) -> Any:
-        if "jwks" not in cache:
-            cache["jwks"] = requests.get(cfg.hub_url + "/.well-known/jwks.json", timeout=10).json()
-        jwk = next((k for k in cache["jwks"]["keys"] if k["kid"] == kid), None)
-        return keys.public_from_jwk(jwk) if jwk else None
+    hub_key = HubKeys(cfg.hub_url)
 
     def contract(schema_id: str) -> Any:
         if schema_id not in cache:

@@ -340,12 +340,12 @@ class HubSetup:
 
     def add_member(self, member_id: str, *, publish: tuple[str, ...] = (),
                    subscribe: tuple[str, ...] = (), push_url: str | None = None,
-                   roles: tuple[str, ...] = ()) -> MemberKeys:
+                   roles: tuple[str, ...] = (), suite: str = "intl") -> MemberKeys:
         import contracts
         from hub.security import keys
 
         key_dir = self.workdir / "member-keys"
-        priv, pub = keys.write_keypair(key_dir, member_id)
+        priv, pub = keys.write_keypair(key_dir, member_id, suite=suite)
         kid = keys.key_id(keys.load_public_key(pub))
         args = ["members", "add", member_id, "--key-file", str(pub), f"--key-id={kid}"]
         for t in publish:
@@ -529,6 +529,11 @@ class Receiver:
                            "GROUP BY event_id", member)
         return {eid: n for eid, n in rows}
 
+    def keyids(self, member: str) -> list[str]:
+        """The hub keys that signed the pushes a member accepted, in order of first use."""
+        return [k for (k,) in self._q("SELECT keyid FROM arrivals WHERE member = ? "
+                                      "GROUP BY keyid ORDER BY min(n)", member)]
+
     def subjects(self, member: str, event_type: str) -> dict[str, int]:
         """case id -> number of distinct events of that type received for it."""
         return {s: n for s, n in self._q(
@@ -541,7 +546,7 @@ class Receiver:
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS arrivals (n INTEGER PRIMARY KEY, member TEXT, event_id TEXT,
-    delivery TEXT, at REAL, answer TEXT);
+    delivery TEXT, at REAL, answer TEXT, keyid TEXT);
 CREATE TABLE IF NOT EXISTS events (event_id TEXT PRIMARY KEY, member TEXT, type TEXT,
     subject TEXT, source TEXT, first_at REAL);
 CREATE TABLE IF NOT EXISTS rejected (n INTEGER PRIMARY KEY, member TEXT, code TEXT, detail TEXT,
@@ -587,7 +592,7 @@ def receiver_app(db_path: str, hub_url: str) -> Any:
         if status is not None:
             return answer({"code": "forced", "status": status}, status)
         try:
-            verify_flask_request(request, hub_keys, nonces)
+            verified = verify_flask_request(request, hub_keys, nonces)
         except SignatureError as exc:
             if exc.code == "unknown_key" and not hub_keys._keys:
                 # No JWKS yet (the hub's HTTP side is down): a transient condition, not a refusal.
@@ -607,9 +612,10 @@ def receiver_app(db_path: str, hub_url: str) -> Any:
                     "first_at) VALUES (?, ?, ?, ?, ?, ?)",
                     (eid, member, ev.get("type"), ev.get("subject"), ev.get("source"), now))
                 state = "accepted" if cur.rowcount == 1 else "duplicate"
-                con.execute("INSERT INTO arrivals (member, event_id, delivery, at, answer) "
-                            "VALUES (?, ?, ?, ?, ?)",
-                            (member, eid, request.headers.get("X-Hub-Delivery"), now, state))
+                con.execute("INSERT INTO arrivals (member, event_id, delivery, at, answer, keyid) "
+                            "VALUES (?, ?, ?, ?, ?, ?)",
+                            (member, eid, request.headers.get("X-Hub-Delivery"), now, state,
+                             verified.keyid))
                 con.execute("COMMIT")  # recorded before the 2xx leaves
             except BaseException:
                 con.execute("ROLLBACK")

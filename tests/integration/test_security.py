@@ -151,7 +151,10 @@ def test_body_over_the_limit_gets_413(live_hub, members, hub):  # type: ignore[n
 
 def test_jwks_publishes_the_hub_key(live_hub, hub):  # type: ignore[no-untyped-def]
     doc = requests.get(live_hub.url + "/.well-known/jwks.json", timeout=10).json()
-    (k,) = doc["keys"]
-    assert k["kty"] == "OKP" and k["crv"] == "Ed25519" and k["kid"] == hub.keyid
-    assert keys.public_key_pem(keys.public_from_jwk(k)) == keys.public_key_pem(
+    ed, sm = doc["keys"]  # the Ed25519 key and, beside it, the SM2 key
+    assert ed["kty"] == "OKP" and ed["crv"] == "Ed25519" and ed["kid"] == hub.keyid
+    assert keys.public_key_pem(keys.public_from_jwk(ed)) == keys.public_key_pem(
         hub.private_key.public_key())
+    sm2_key = hub.keyring.current("sm")
+    assert sm["kty"] == "EC" and sm["crv"] == "SM2" and sm["kid"] == sm2_key.keyid
+    assert keys.public_from_jwk(sm) == sm2_key.private.public_key()
