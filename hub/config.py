@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import datetime
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
@@ -33,6 +34,8 @@ class Config:
     worker_poll_s: float = 2.0
     run_worker: bool = True
     retirement_rules: Mapping[str, Any] = field(default_factory=dict)
+    # from this day (MM-DD, Beijing) on, an unregistered next-year calendar raises a notice
+    calendar_warn_from: str = "10-01"
 
     @property
     def private_key_path(self) -> Path:
@@ -66,10 +69,13 @@ class Config:
             "HUB_PUSH_BATCH": ("push_batch", int),
             "HUB_HEARTBEAT_STALE_S": ("heartbeat_stale_s", float),
             "HUB_INLINE_RECEIPTS": ("inline_receipts", int),
+            "HUB_CALENDAR_WARN_FROM": ("calendar_warn_from", str),
         }
         for var, (name, conv) in simple.items():
             if var in env:
                 kw[name] = conv(env[var])
+        if "HUB_CALENDAR_WARN_FROM" in env:
+            datetime.strptime("2000-" + kw["calendar_warn_from"], "%Y-%m-%d")  # MM-DD or raise
         if "HUB_RETRY_SCHEDULE" in env:
             kw["retry_schedule_s"] = tuple(float(x) for x in env["HUB_RETRY_SCHEDULE"].split(","))
         if "HUB_RUN_WORKER" in env:

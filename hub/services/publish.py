@@ -11,7 +11,6 @@ from hub.bootstrap import Hub
 from hub.domain import case as C
 from hub.domain.errors import DomainError, Problem
 from hub.domain.projection import project
-from hub.domain.workdays import add_working_days
 from hub.services import outbox
 from hub.services.envelope import IncomingEvent, check_envelope, digest, rule_problems, schema_problems
 from hub.store import cases as case_store
@@ -129,7 +128,7 @@ def on_application(hub: Hub, s: Session, member_id: str, ev: Event) -> None:
                           problems=[Problem("case_exists", "$.subject", "case id already used",
                                             "办件编号已被使用")])
     case = C.Case.open(ev.subject or "", ev.data, hub.definitions(), now=ev.received_at,
-                       by=member_id, event_id=ev.event_id, deadline=add_working_days)
+                       by=member_id, event_id=ev.event_id, deadline=hub.snap().calendar.deadline)
     case_store.add(s, case, member_id)
     react(hub, s, case)
 
@@ -137,7 +136,7 @@ def on_application(hub: Hub, s: Session, member_id: str, ev: Event) -> None:
 def on_approval(hub: Hub, s: Session, member_id: str, ev: Event) -> None:
     case = _case_for(s, ev, member_id)
     case.apply_approval(ev.data, hub.definitions(), now=ev.received_at, by=member_id,
-                        event_id=ev.event_id, deadline=add_working_days)
+                        event_id=ev.event_id, deadline=hub.snap().calendar.deadline)
     case_store.save(s, case)
     react(hub, s, case)
 
