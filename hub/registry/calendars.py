@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 import contracts
 from hub.domain import arrangement
 from hub.domain import states as S
-from hub.domain.errors import DomainError
+from hub.domain.errors import DomainError, Problem
 from hub.domain.workdays import Arrangement, WorkingCalendar, beijing_date
 from hub.services.outbox import iso, utcnow
 from hub.store.models import CaseItemHistoryRow, CaseItemRow, CaseRow, Notice, WorkingCalendarRow
@@ -88,6 +88,11 @@ def register(hub: Hub, actor: str, year: int, document: Any) -> dict[str, Any]:
     """Register (or correct) a year; an identical document changes nothing."""
     from hub.registry.service import audit
 
+    if not 2000 <= year <= 2100:
+        raise DomainError("invalid_calendar", "the year must be 2000-2100", "年份应为 2000 至 2100",
+                          status=422, problems=[Problem("calendar_year_invalid", "$.year",
+                                                        "year: expected 2000-2100",
+                                                        "year 应为 2000 至 2100 之间的年份")])
     doc, _ = arrangement.parse(document, year)
     with hub.transaction() as s:
         rows = s.scalars(select(WorkingCalendarRow).where(WorkingCalendarRow.year == year)
