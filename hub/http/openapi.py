@@ -89,7 +89,10 @@ def document() -> dict[str, Any]:
                     "receipts": {"type": "array", "items": {"type": "object", "properties": {
                         "id": {"type": "string"}, "source": {"type": "string"},
                         "sequence": {"type": "integer"}, "received_at": {"type": "string"},
-                        "status": {"enum": ["accepted", "duplicate"]}}}}}},
+                        "status": {"enum": ["accepted", "duplicate"]},
+                        "warnings": {"type": "array", "description": "accepted, but worth a "
+                                     "look (code, path, message, message_zh)",
+                                     "items": OPEN}}}}}},
                 "Feed": {"type": "object", "required": ["items", "next_cursor", "has_more"],
                          "properties": {
                              "items": {"type": "array", "items": {"type": "object", "properties": {
