@@ -13,7 +13,7 @@ from typing import Any, Callable
 from hub.domain import states as S
 from hub.domain.errors import DomainError, Problem
 from hub.domain.projection import project
-from hub.domain.workdays import beijing_date
+from hub.domain.workdays import beijing_date, beijing_time
 
 Definition = dict[str, Any]
 
@@ -377,7 +377,11 @@ class Case:
 
 
 def _iso(dt: datetime | None) -> str:
-    return (dt or datetime.min).isoformat().replace("+00:00", "Z")
+    """Times in the status people see: Beijing time with its offset (full precision, so the
+    entrance platform can still order two updates within a second)."""
+    if dt is None:
+        return datetime.min.isoformat()
+    return beijing_time(dt).isoformat()
 
 
 def _error(code: str, message: str, message_zh: str, *, status: int,

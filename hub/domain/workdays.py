@@ -143,6 +143,13 @@ def beijing_date(at: datetime.datetime) -> datetime.date:
     return at.astimezone(BEIJING).date()
 
 
+def beijing_time(at: datetime.datetime) -> datetime.datetime:
+    """An instant in Beijing time (a naive datetime is taken as UTC)."""
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=datetime.timezone.utc)
+    return at.astimezone(BEIJING)
+
+
 def beijing_iso(at: datetime.datetime | None) -> str:
     """An instant as people see it: Beijing time with its offset, e.g. 2026-12-07T01:30:00+08:00."""
     if at is None:
