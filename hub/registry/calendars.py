@@ -42,13 +42,16 @@ def load_calendar(s: Session) -> WorkingCalendar:
         _, arr = arrangement.parse(doc, year)
         years[year] = Arrangement(arr.year, arr.holidays, arr.workdays,
                                   f"contracts/calendars/{year}.json ({doc['notice']})")
-    latest: dict[int, WorkingCalendarRow] = {}
     for row in s.scalars(select(WorkingCalendarRow).order_by(WorkingCalendarRow.version)):
-        latest[row.year] = row
-    for year, row in latest.items():
-        _, arr = arrangement.parse(row.document, year)
-        years[year] = Arrangement(arr.year, arr.holidays, arr.workdays,
-                                  f"registry {_label(year, row.version, row.notice)}", row.version)
+        try:
+            _, arr = arrangement.parse(row.document, row.year)
+        except DomainError:  # checked when registered; never let one row stop every process
+            log.error("working calendar %s version %s no longer passes its checks; "
+                      "the previous version stays in force", row.year, row.version)
+            continue
+        years[row.year] = Arrangement(arr.year, arr.holidays, arr.workdays,
+                                      f"registry {_label(row.year, row.version, row.notice)}",
+                                      row.version)
     return WorkingCalendar(years)
 
 

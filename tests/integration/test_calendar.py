@@ -149,6 +149,10 @@ def test_admin_api_registers_and_shows_a_year(hub, admin, members, live_hub):  #
     assert out["created"] is True and out["version"] == 1
     shown = admin._call("GET", "/v1/admin/calendars/2027")
     assert shown["versions"][0]["created_by"] == "ops" and "2027-01-01" in shown["holidays"]
+    assert shown["versions"][0]["created_at"].endswith("Z")
+    audit = admin._call("GET", "/v1/admin/audit")["audit"]
+    assert any(a["action"] == "calendar.register" and a["target"] == "calendar/2027"
+               and a["actor"] == "ops" and a["detail"]["version"] == 1 for a in audit)
     listed = admin._call("GET", "/v1/admin/calendars")
     assert [c["year"] for c in listed["calendars"]][-1] == 2027
     # the shipped 2026 document is what the hub uses for 2026
@@ -192,3 +196,17 @@ def test_next_year_unknown_raises_a_notice_a_metric_and_readyz_detail(hub, admin
     assert "hub_calendar_next_year_unknown 0.0" in text
     assert requests.get(live_hub.url + "/readyz", timeout=5).json()["checks"]["calendar"][
         "warning"] is False
+
+
+def test_a_stored_year_that_no_longer_passes_its_checks_does_not_stop_the_hub(hub, env):  # type: ignore[no-untyped-def]
+    from hub.services.outbox import utcnow
+    from hub.store.models import WorkingCalendarRow
+
+    assert cli(env, "calendar", "import", "2027", str(TEST_2027))[0] == 0
+    with hub.transaction() as s:  # e.g. a row written before a check was added
+        s.add(WorkingCalendarRow(year=2027, version=2, document={"year": 2027}, notice="bad",
+                                 created_by="test", created_at=utcnow()))
+    hub.catalog.invalidate()
+    cal = hub.snap().calendar
+    assert cal.arrangement(2027).version == 1  # the previous version stays in force
+    assert cal.deadline(D(2026, 12, 20), 20) == D(2027, 1, 18)

@@ -34,6 +34,10 @@ def test_lower_case_x_is_stored_and_forwarded_upper_case(live_hub, members, hub)
     sent = [i["event"] for i in feed if i["event"]["subject"] == cid]
     assert sent and all(X_ID.lower() not in json.dumps(e) for e in sent)
     assert X_ID in json.dumps(sent)
+    # what people see of the case is in Beijing time with its offset
+    view = hrss.case(cid)
+    assert view["updated_at"].endswith("+08:00") and view["created_at"].endswith("+08:00")
+    assert all(h["at"].endswith("+08:00") for i in view["items"] for h in i["history"])
 
     # the same event again (lower-case as before) is a duplicate, not a conflict
     assert hrss.publish(event)["status"] == "duplicate"
