@@ -437,7 +437,7 @@ def calendar_import(year: int, calendar_file: str) -> None:
         raise click.ClickException(f"{path} is larger than {calendars.MAX_DOCUMENT_BYTES} bytes")
     try:
         doc = json.loads(path.read_text("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise click.ClickException(f"{path} is not UTF-8 JSON: {exc}") from exc
     try:
         out = calendars.register(_hub(), "console", year, doc)

@@ -123,6 +123,12 @@ def test_cli_refuses_a_bad_calendar_with_paths_and_stores_nothing(hub, env, tmp_
     assert code != 0 and "calendar_not_found" in out
     code, out = cli(env, "calendar", "import", "2028", str(TEST_2027))
     assert code != 0 and "calendar_year_mismatch" in out
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 50_000, "utf-8")
+    code, out = cli(env, "calendar", "import", "2027", str(deep))
+    assert code != 0 and "not UTF-8 JSON" in out
+    code, out = cli(env, "calendar", "list")
+    assert code == 0 and "contracts/calendars/2026.json" in out and "chinese-calendar" in out
 
 
 @pytest.fixture
