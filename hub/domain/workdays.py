@@ -88,6 +88,7 @@ class WorkingCalendar:
             if lib is not None:
                 self._years[y] = lib
         self._years.update(registered or {})
+        self._deadlines: dict[tuple[datetime.date, int], datetime.date] = {}
 
     def years(self) -> list[int]:
         return sorted(self._years)
@@ -129,7 +130,14 @@ class WorkingCalendar:
 
     def deadline(self, start: datetime.date, n: int) -> datetime.date:
         """A deadline of n working days for a clock started on the Beijing date `start`."""
-        return self.add_working_days(self.clock_start(start), n)
+        key = (_as_date(start), n)
+        found = self._deadlines.get(key)
+        if found is None:
+            found = self.add_working_days(self.clock_start(key[0]), n)
+            if len(self._deadlines) > 4096:  # a calendar lives until the next registration
+                self._deadlines.clear()
+            self._deadlines[key] = found
+        return found
 
     def sources(self, first: datetime.date, last: datetime.date) -> list[str]:
         """Which arrangements a count from `first` to `last` relied on (for an item's history)."""
