@@ -24,6 +24,11 @@ KEYS = {"year", "notice", "title", "published", "holidays", "workdays", "comment
 HOLIDAY_KEYS = {"name", "from", "to"}
 
 
+def _printable(text: str) -> bool:
+    """No control characters or lone surrogates (PostgreSQL's JSON refuses \\u0000)."""
+    return all(ch >= " " and not "\ud800" <= ch <= "\udfff" for ch in text)
+
+
 def _p(code: str, path: str, en: str, zh: str) -> Problem:
     return Problem(code, path, en, zh)
 
@@ -46,7 +51,8 @@ def _text(doc: dict[str, Any], key: str, problems: list[Problem], *, required: b
     raw = doc.get(key)
     if raw is None and not required:
         return None
-    if not isinstance(raw, str) or not raw.strip() or len(raw) > limit:
+    if (not isinstance(raw, str) or not raw.strip() or len(raw) > limit
+            or not _printable(raw.replace("\n", " "))):
         problems.append(_p("calendar_field_invalid", f"$.{key}",
                            f"{key}: expected a non-empty string of at most {limit} characters",
                            f"{key} 应为不超过 {limit} 个字符的非空文本"))
@@ -96,7 +102,8 @@ def parse(doc: Any, year: int | None = None) -> tuple[dict[str, Any], Arrangemen
             problems.append(_p("calendar_field_unknown", f"{path}.{key}", f"unknown field {key}",
                                f"未知字段 {key}"))
         name = h.get("name")
-        if not isinstance(name, str) or not name.strip() or len(name) > 50:
+        if (not isinstance(name, str) or not name.strip() or len(name) > 50
+                or not _printable(name)):
             problems.append(_p("calendar_field_invalid", f"{path}.name",
                                "name: expected the festival's name", "name 应为节日名称"))
             name = "?"

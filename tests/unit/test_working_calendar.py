@@ -196,3 +196,12 @@ def test_overlapping_holiday_ranges_are_refused():
     doc = copy.deepcopy(TEST_2027)
     doc["holidays"].append({"name": "again", "from": "2027-01-03", "to": "2027-01-03"})
     assert ("calendar_holiday_overlap", "$.holidays[2]") in _problems(doc)
+
+
+def test_control_characters_in_text_are_refused():
+    doc = copy.deepcopy(TEST_2027)
+    doc["notice"] = "国办发明电\x00"
+    doc["holidays"][0]["name"] = "元旦\ud800"
+    got = _problems(doc)
+    assert ("calendar_field_invalid", "$.notice") in got
+    assert ("calendar_field_invalid", "$.holidays[0].name") in got
