@@ -101,7 +101,7 @@ def calendars_list() -> Response:
                   "status": calendars.status(hub_of_app())})
 
 
-@bp.get("/calendars/<int(max=999999):year>")
+@bp.get("/calendars/<int:year>")
 @admin_only
 def calendar_show(year: int) -> Response:
     from hub.registry import calendars
@@ -109,7 +109,7 @@ def calendar_show(year: int) -> Response:
     return _json(calendars.show(hub_of_app(), year))
 
 
-@bp.put("/calendars/<int(max=999999):year>")
+@bp.put("/calendars/<int:year>")
 @admin_only
 def calendar_register(year: int) -> Response:
     from hub.registry import calendars

@@ -216,3 +216,14 @@ def test_a_stored_year_that_no_longer_passes_its_checks_does_not_stop_the_hub(hu
     cal = hub.snap().calendar
     assert cal.arrangement(2027).version == 1  # the previous version stays in force
     assert cal.deadline(D(2026, 12, 20), 20) == D(2027, 1, 18)
+
+
+def test_any_year_in_the_path_gets_a_documented_answer(admin):  # type: ignore[no-untyped-def]
+    huge = 10**16
+    with pytest.raises(HubHTTPError) as err:
+        admin._call("GET", f"/v1/admin/calendars/{huge}")
+    assert err.value.status == 404 and err.value.problem["code"] == "calendar_not_found"
+    with pytest.raises(HubHTTPError) as err:
+        admin._call("PUT", f"/v1/admin/calendars/{huge}", {"year": huge}, "application/json")
+    assert err.value.status == 422
+    assert [e["path"] for e in err.value.problem["errors"]] == ["$.year"]
