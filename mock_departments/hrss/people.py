@@ -118,10 +118,13 @@ def legal_age(application: dict[str, Any]) -> tuple[int, str]:
 
 def build_application(person: Person, *, city_code: str | None = None,
                       linked_items: list[str] | None = None, variant: str = "annex3",
-                      paper_certificate: bool | None = None) -> dict[str, Any]:
+                      paper_certificate: bool | None = None, flexible: str | None = None,
+                      retirement_month: str | None = None) -> dict[str, Any]:
     """An application for `person`, from the contract's example, with age and month computed.
 
     `city_code` defaults to the person's city (the pilot Changzhou 320400 unless set).
+    `flexible` ("early" or "late") with `retirement_month` asks for flexible retirement; a
+    `retirement_month` alone is a later month for extended contributions.
     """
     app = contracts.example("application-annex4" if variant == "annex4" else "application")
     app["city_code"] = city_code or person.city_code
@@ -160,7 +163,9 @@ def build_application(person: Person, *, city_code: str | None = None,
         app["work_history"][0]["from_month"] = person.work_start_month
     months, month = legal_age(app)
     app["retirement"]["legal_age"] = {"years": months // 12, "months": months % 12}
-    app["retirement"]["month"] = month
+    app["retirement"]["month"] = month = retirement_month or month
+    if flexible:
+        app["retirement"]["flexible"] = flexible
     # Keep the work history and gaps inside the working life (the example's dates are Wang's).
     app["contribution_gaps"] = [g for g in app.get("contribution_gaps", [])
                                 if g["from_month"] >= person.work_start_month]

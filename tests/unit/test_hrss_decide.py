@@ -9,8 +9,8 @@ from mock_departments.hrss.people import PEOPLE, Person, build_application, deci
 
 
 def _decide(person: Person, month: str, flexible: str):  # type: ignore[no-untyped-def]
-    app = build_application(person)
-    app["retirement"].update(month=month, flexible=flexible)
+    app = build_application(person, flexible=flexible, retirement_month=month)
+    assert app["retirement"]["month"] == month and app["retirement"]["flexible"] == flexible
     assert check_application(app) == []  # the hub accepts it as it is
     result = decide(app, person, decided_at="2026-11-29T09:00:00+08:00",
                     certificate_number="JS-TX-TEST")
