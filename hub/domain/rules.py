@@ -133,7 +133,9 @@ def application_warnings(app: dict[str, Any], rules: RetirementRules | None = No
 
     A retirement month later than the legal one without ``flexible: late`` is accepted: a person
     short of the minimum contribution years at the legal age may extend contributions to reach
-    them and retire later (DOMAIN.md §2; the 2024 measures, art. 3). HRSS decides at approval;
+    them and retire later (DOMAIN.md §2; the 2024 measures, art. 3), and the application form's
+    own note 4 defines a flexibly employed person's retirement month as the month HRSS approves
+    (the pension starting the month after), not the legal month. HRSS decides at approval;
     the sender is told in case ``flexible: late`` was meant.
     """
     rules = rules or RetirementRules()
