@@ -17,6 +17,7 @@ from typing import Any
 
 __all__ = [
     "BASE",
+    "calendars",
     "codes",
     "event_by_type",
     "event_type",
@@ -226,3 +227,14 @@ def example_names() -> list[str]:
 def example(name: str) -> dict[str, Any]:
     """A fresh copy of one example document, e.g. `example("application")`."""
     return copy.deepcopy(_examples()[name])
+
+
+@lru_cache(maxsize=1)
+def _calendars() -> dict[int, dict[str, Any]]:
+    node = _root().joinpath("calendars")
+    return {int(f.name[:-5]): _load(f) for f in _json_files(node) if f.name[:-5].isdigit()}
+
+
+def calendars() -> dict[int, dict[str, Any]]:
+    """Working calendars shipped with the release, by year, typed from the State Council notices."""
+    return copy.deepcopy(_calendars())

@@ -438,6 +438,92 @@ def items_retire(code: str) -> None:
     Console().print(f"item {code} retired (version {out['version']})")
 
 
+@main.group()
+def calendar() -> None:
+    """The working calendar (holidays and 调休 working days), one registered document a year."""
+
+
+@calendar.command("import")
+@click.argument("year", type=click.IntRange(2000, 2100))
+@click.argument("calendar_file", type=click.Path(exists=True, dir_okay=False))
+def calendar_import(year: int, calendar_file: str) -> None:
+    """Register YEAR's arrangement from CALENDAR_FILE (JSON typed from the State Council notice);
+    open items' deadlines that needed it are counted again."""
+    from hub.registry import calendars
+
+    path = Path(calendar_file)
+    if path.stat().st_size > calendars.MAX_DOCUMENT_BYTES:
+        raise click.ClickException(f"{path} is larger than {calendars.MAX_DOCUMENT_BYTES} bytes")
+    try:
+        doc = json.loads(path.read_text("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise click.ClickException(f"{path} is not UTF-8 JSON: {exc}") from exc
+    try:
+        out = calendars.register(_hub(), "console", year, doc)
+    except DomainError as exc:
+        _problems_exit(exc)
+    if not out["created"]:
+        Console().print(f"calendar {year} unchanged (version {out['version']})")
+        return
+    r = out["recomputed"]
+    Console().print(f"calendar {year} version {out['version']} registered; deadlines recomputed "
+                    f"for {r['items']} items in {r['cases']} cases")
+
+
+@calendar.command("show")
+@click.argument("year", type=click.IntRange(2000, 2100))
+@click.option("--json", "as_json", is_flag=True)
+def calendar_show(year: int, as_json: bool) -> None:
+    """YEAR's holidays and adjusted working days, where they come from, and every version."""
+    import datetime as dt
+
+    from hub.registry import calendars
+
+    doc = _run(lambda: calendars.show(_hub(), year))
+    if as_json:
+        _print_json(doc)
+        return
+    Console().print(f"[bold]working calendar {year}[/]: {doc['source']}")
+    week = "一二三四五六日"
+    t = Table("date", "weekday", "kind")
+    for kind, days in (("holiday 放假", doc["holidays"]), ("working day 调休上班", doc["workdays"])):
+        for d in days:
+            t.add_row(d, "周" + week[dt.date.fromisoformat(d).weekday()], kind)
+    Console().print(t)
+    for v in doc["versions"]:
+        Console().print(f"version {v['version']}: {v['notice']}, by {v['created_by']} at "
+                        f"{_beijing(v['created_at'])}")
+
+
+@calendar.command("list")
+def calendar_list() -> None:
+    """The years the hub knows and whether next year is still missing."""
+    from hub.registry import calendars
+
+    hub = _hub()
+    t = Table("year", "source", "holidays", "workdays")
+    for y in calendars.years(hub):
+        t.add_row(str(y["year"]), y["source"], str(y["holidays"]), str(y["workdays"]))
+    Console().print(t)
+    st = calendars.status(hub)
+    if st["warning"]:
+        Console().print(f"[bold red]{st['message']}[/]\n{st['message_zh']}")
+
+
+def _beijing(stamp: str | None) -> str:
+    """An ISO instant from the API shown in Beijing time with its offset."""
+    from datetime import datetime
+
+    from hub.domain.workdays import beijing_iso
+
+    if not stamp:
+        return ""
+    try:
+        return beijing_iso(datetime.fromisoformat(stamp.replace("Z", "+00:00")))
+    except ValueError:
+        return stamp
+
+
 @main.group("keys")
 def keys_group() -> None:
     """Key pairs for members; the hub's own keys (list, rotate)."""
@@ -511,13 +597,18 @@ def case_show(case_id: str, as_json: bool) -> None:
 
 
 def render_case(doc: dict[str, Any]) -> None:
-    Console().print(f"[bold]case {doc['case_id']}[/] city {doc['city_code']} — {doc['state']}")
-    t = Table("item", "state", "reason", "promised by", "history")
+    Console().print(f"[bold]case {doc['case_id']}[/] city {doc['city_code']} — {doc['state']}, "
+                    f"updated {_beijing(doc.get('updated_at'))}")
+    t = Table("item", "state", "reason", "promised / statutory by", "history")
     for it in doc["items"]:
         reason = (it.get("reason") or {}).get("message_zh", "")
         hist = " → ".join(h["to"] for h in it.get("history", []))
+        last = (it.get("history") or [{}])[-1].get("at")
+        dl = it.get("deadlines") or {}
+        due = (f"{dl.get('promised', '-')} / {dl.get('statutory', '-')}" if dl
+               else it.get("deadline_note", ""))
         t.add_row(f"{it['name_zh']}\n{it['code']}", f"{it['state_zh']}\n{it['state']}", reason,
-                  (it.get("deadlines") or {}).get("promised", it.get("deadline_note", "")), hist)
+                  due, f"{hist}\n{_beijing(last)}" if last else hist)
     Console().print(t)
     if doc.get("issues"):
         it = Table("reported", "by", "item", "code", "problem", title="issues 异常")

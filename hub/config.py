@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import datetime
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
@@ -36,6 +37,8 @@ class Config:
     sm2_distid: str = "1234567812345678"  # SM2 distinguishing identifier (GM/T 0009 default)
     key_max_age_days: float = 365.0  # a hub key older than this is due for rotation
     key_notice_days: float = 30.0  # an administrator notice this long before it is due
+    # from this day (MM-DD, Beijing) on, an unregistered next-year calendar raises a notice
+    calendar_warn_from: str = "10-01"
 
     @property
     def private_key_path(self) -> Path:
@@ -72,10 +75,13 @@ class Config:
             "HUB_SM2_DISTID": ("sm2_distid", str),
             "HUB_KEY_MAX_AGE_DAYS": ("key_max_age_days", float),
             "HUB_KEY_NOTICE_DAYS": ("key_notice_days", float),
+            "HUB_CALENDAR_WARN_FROM": ("calendar_warn_from", str),
         }
         for var, (name, conv) in simple.items():
             if var in env:
                 kw[name] = conv(env[var])
+        if "HUB_CALENDAR_WARN_FROM" in env:
+            datetime.strptime("2000-" + kw["calendar_warn_from"], "%Y-%m-%d")  # MM-DD or raise
         if "HUB_RETRY_SCHEDULE" in env:
             kw["retry_schedule_s"] = tuple(float(x) for x in env["HUB_RETRY_SCHEDULE"].split(","))
         if "HUB_RUN_WORKER" in env:

@@ -107,11 +107,22 @@ class Worker:
                                seconds=max(1.0, self.hub.config.heartbeat_stale_s / 3),
                                id="heartbeat", max_instances=1, coalesce=True,
                                next_run_time=datetime.now(timezone.utc))
+        self.scheduler.add_job(self._calendar_job, "interval", seconds=600, id="calendar-watch",
+                               max_instances=1, coalesce=True,
+                               next_run_time=datetime.now(timezone.utc))
         self.hub.on_commit(self.wake)
         self.scheduler.start()
         if self.hub.engine.dialect.name == "postgresql":
             self.listener = Listener(self.hub.engine, self.wake)
             self.listener.start()
+
+    def _calendar_job(self) -> None:
+        from hub.registry import calendars
+
+        try:
+            calendars.watch(self.hub)
+        except Exception:
+            log.exception("calendar watch failed")
 
     def stop(self) -> None:
         self._stopping.set()

@@ -13,6 +13,7 @@ from typing import Any, Callable
 from hub.domain import states as S
 from hub.domain.errors import DomainError, Problem
 from hub.domain.projection import project
+from hub.domain.workdays import beijing_date, beijing_time
 
 Definition = dict[str, Any]
 
@@ -28,6 +29,8 @@ class ItemStatus:
     statutory_by: date | None = None
     deadline_note: str | None = None
     updated_at: datetime | None = None
+    clock_started_on: date | None = None  # Beijing date of the event that started the clock
+    promised_fixed: bool = False  # the department reported its own promised date
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,8 @@ class CaseChanged:
     """Some item moved: the merged status goes back to the entrance platform."""
 
 
+# (Beijing date the clock started, working days) -> deadline; raises DomainError for a year the
+# working calendar does not know. See hub.domain.workdays for the counting rule.
 DeadlineFn = Callable[[date, int], date]
 
 
@@ -219,6 +224,7 @@ class Case:
             item.result = {**(item.result or {}), **progress["result"]}
         if progress.get("promised_date"):
             item.promised_by = date.fromisoformat(progress["promised_date"])
+            item.promised_fixed = True
         self._move(item, target, now=now, by=member, event_id=event_id,
                    reason=progress.get("reason"), note=progress.get("handler"))
         self._after_change(now)
@@ -231,6 +237,52 @@ class Case:
         self._move(item, S.DELIVERED, now=now, by=by)
         self._after_change(now)
         return True
+
+    def recompute_deadlines(self, definitions: list[Definition], deadline: DeadlineFn, *,
+                            year: int | None, calendar: str, now: datetime, by: str) -> list[str]:
+        """Count open items' deadlines again after the working calendar for `year` changed.
+
+        An item is recounted when its deadline is missing (the calendar did not know a year) or
+        when its count ran through `year` (None: only missing ones). Every item whose dates
+        change gets a history entry naming the calendar version. Returns the changed codes.
+        """
+        defs = {d["code"]: d for d in definitions}
+        changed: list[str] = []
+        for code, item in self.items.items():
+            d = defs.get(code)
+            if (d is None or item.clock_started_on is None or S.is_final(item.state)
+                    or not d.get("deadlines")):
+                continue
+            dates = [x for x in (item.promised_by, item.statutory_by) if x]
+            touches = item.deadline_note is not None or (
+                year is not None and dates and item.clock_started_on.year <= year
+                <= max(x.year for x in dates))
+            if not touches:
+                continue
+            before = (item.promised_by, item.statutory_by, item.deadline_note)
+            fixed = item.promised_by if item.promised_fixed else None
+            item.deadline_note = item.promised_by = item.statutory_by = None
+            self._set_deadlines(item, d, item.clock_started_on, deadline)
+            if fixed is not None:
+                item.promised_by = fixed
+            if (item.promised_by, item.statutory_by, item.deadline_note) == before:
+                continue
+            changed.append(code)
+            reason: dict[str, Any] = {
+                "code": "deadlines_recomputed", "calendar": calendar,
+                "message_zh": f"工作日历（{calendar}）已更新，重新计算办理时限",
+                "message_en": f"deadlines recomputed with the working calendar {calendar}"}
+            for key, value in (("promised", item.promised_by), ("statutory", item.statutory_by)):
+                if value:
+                    reason[key] = value.isoformat()
+            if item.deadline_note:
+                reason["deadline_note"] = item.deadline_note
+            self.new_history.append(HistoryEntry(code, item.state, item.state, now, by,
+                                                 reason=reason, note=reason["message_en"]))
+        if changed:
+            self.updated_at = now
+            self.raised.append(CaseChanged())
+        return changed
 
     def fail_item(self, code: str, reason: dict[str, Any], *, now: datetime, by: str) -> None:
         item = self.items[code]
@@ -280,7 +332,8 @@ class Case:
             item = self.items.get(d["code"])
             if item is None or item.state != S.WAITING or d.get("trigger") != phase:
                 continue
-            self._set_deadlines(item, d, now.date(), deadline)
+            item.clock_started_on = beijing_date(now)
+            self._set_deadlines(item, d, item.clock_started_on, deadline)
             if d.get("settled_by") == "approval":
                 self._move(item, S.IN_PROGRESS, now=now, by=by, event_id=event_id,
                            note="handled by the entrance platform")
@@ -324,7 +377,11 @@ class Case:
 
 
 def _iso(dt: datetime | None) -> str:
-    return (dt or datetime.min).isoformat().replace("+00:00", "Z")
+    """Times in the status people see: Beijing time with its offset (full precision, so the
+    entrance platform can still order two updates within a second)."""
+    if dt is None:
+        return datetime.min.isoformat()
+    return beijing_time(dt).isoformat()
 
 
 def _error(code: str, message: str, message_zh: str, *, status: int,

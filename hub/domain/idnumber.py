@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime
 import re
-from typing import Literal
+from typing import Any, Literal
 
 WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 CHECK_CHARACTERS = "10X98765432"
@@ -51,6 +51,22 @@ def is_valid(id_number: str) -> bool:
 def normalise(id_number: str) -> str:
     """The stored form: surrounding blanks removed, a lower-case x made upper case."""
     return id_number.strip().upper()
+
+
+def normalise_in(doc: Any, _depth: int = 0) -> Any:
+    """A copy of `doc` with every well-formed ID number under an "id_number" key in stored form.
+
+    Applied to what a member sends before anything is stored or projected, so a lower-case x
+    never leaves the hub. Values that are not ID-number shaped are left for validation to refuse.
+    """
+    if _depth > 64:
+        return doc
+    if isinstance(doc, dict):
+        return {k: (v.upper() if k == "id_number" and isinstance(v, str) and _ID18.fullmatch(v)
+                    else normalise_in(v, _depth + 1)) for k, v in doc.items()}
+    if isinstance(doc, list):
+        return [normalise_in(v, _depth + 1) for v in doc]
+    return doc
 
 
 def convert_15_to_18(old: str) -> str:

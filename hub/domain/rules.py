@@ -43,6 +43,9 @@ def check_application(app: dict[str, Any], rules: RetirementRules | None = None)
     applicant = app.get("applicant") or {}
     retirement = app.get("retirement") or {}
     problems += _check_id_number(applicant)
+    annex5 = app.get("socialized_management")
+    if isinstance(annex5, dict):
+        problems += _check_annex5(applicant, annex5)
     problems += _check_retirement(applicant, retirement, rules)
     if retirement.get("category") == "special_job_type_early":
         problems += _check_special_job(app.get("special_job") or {}, rules)
@@ -89,6 +92,76 @@ def _check_id_number(applicant: dict[str, Any]) -> list[Problem]:
             )
         )
     return problems
+
+
+# Annex 5 (社会化管理服务基本信息采集表) describes the applicant, never another person: each
+# field the form repeats must equal the applicant's, each mismatch with its own code.
+ANNEX5_FIELDS = (
+    ("id_number", "annex5_id_number_mismatch", "ID number", "公民身份号码"),
+    ("name", "annex5_name_mismatch", "name", "姓名"),
+    ("birth_month", "annex5_birth_month_mismatch", "birth month", "出生年月"),
+    ("sex", "annex5_sex_mismatch", "sex", "性别"),
+)
+
+
+def _same(field: str, a: Any, b: Any) -> bool:
+    if field == "id_number":
+        return idnumber.normalise(a) == idnumber.normalise(b)
+    if field == "name":
+        return a.strip() == b.strip()
+    return bool(a == b)
+
+
+def _check_annex5(applicant: dict[str, Any], annex5: dict[str, Any]) -> list[Problem]:
+    problems: list[Problem] = []
+    for field, code, en, zh in ANNEX5_FIELDS:
+        theirs, ours = annex5.get(field), applicant.get(field)
+        if not isinstance(theirs, str) or not isinstance(ours, str) or _same(field, theirs, ours):
+            continue
+        # the values themselves may be personal data: the messages never repeat them
+        problems.append(Problem(
+            code, f"$.socialized_management.{field}",
+            f"annex 5's {en} differs from the applicant's ($.applicant.{field}): the annex "
+            "must describe the applicant",
+            f"附件5（社会化管理服务基本信息）的{zh}与申请人的{zh}不一致，附件5须为申请人本人信息"))
+    return problems
+
+
+def application_warnings(app: dict[str, Any], rules: RetirementRules | None = None
+                         ) -> list[Problem]:
+    """What an accepted application should tell its sender (returned on the receipt).
+
+    A retirement month later than the legal one without ``flexible: late`` is accepted: a person
+    short of the minimum contribution years at the legal age may extend contributions to reach
+    them and retire later (DOMAIN.md §2; the 2024 measures, art. 3), and the application form's
+    own note 4 defines a flexibly employed person's retirement month as the month HRSS approves
+    (the pension starting the month after), not the legal month. HRSS decides at approval;
+    the sender is told in case ``flexible: late`` was meant.
+    """
+    rules = rules or RetirementRules()
+    applicant = app.get("applicant") or {}
+    retirement = app.get("retirement") or {}
+    try:
+        birth = applicant["birth_month"]
+        birth_year, birth_month = parse_year_month(birth)
+        category = retirement["category"]
+        expected = legal_age_months(category, applicant["sex"], applicant["identity"],
+                                    applicant["post_type"], birth_year, birth_month, rules)
+        month = retirement["month"]
+        parse_year_month(month)
+    except (KeyError, TypeError, ValueError):
+        return []
+    legal_month = add_months(birth, expected)
+    if (retirement.get("flexible") or "none") != "none" or month <= legal_month:
+        return []
+    late_by = months_between(legal_month, month)
+    return [Problem(
+        "retirement_after_legal_month", "$.retirement.month",
+        f"retirement month {month} is {late_by} months after the legal month {legal_month} "
+        "without flexible: late; accepted as extended contributions to reach the minimum "
+        "contribution years (set flexible: late if a flexible late retirement is meant)",
+        f"退休时间 {month} 晚于法定退休时间 {legal_month} {late_by} 个月且未选择弹性延迟退休，"
+        "按延长缴费至最低缴费年限受理（如为弹性延迟退休，请将 flexible 设为 late）")]
 
 
 def _check_retirement(

@@ -92,6 +92,32 @@ def set_endpoint(member_id: str) -> Response:
                                          body.get("reason")))
 
 
+@bp.get("/calendars")
+@admin_only
+def calendars_list() -> Response:
+    from hub.registry import calendars
+
+    return _json({"calendars": calendars.years(hub_of_app()),
+                  "status": calendars.status(hub_of_app())})
+
+
+@bp.get("/calendars/<int:year>")
+@admin_only
+def calendar_show(year: int) -> Response:
+    from hub.registry import calendars
+
+    return _json(calendars.show(hub_of_app(), year))
+
+
+@bp.put("/calendars/<int:year>")
+@admin_only
+def calendar_register(year: int) -> Response:
+    from hub.registry import calendars
+
+    out = calendars.register(hub_of_app(), g.member_id, year, _parse_json())
+    return _json(out, 201 if out["created"] else 200)
+
+
 @bp.get("/notices")
 @admin_only
 def notices() -> Response:

@@ -56,6 +56,8 @@ class DeliveryCollector:
 
 
 class KeyAgeCollector:
+    """Age of every signing key in use."""
+
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
 
@@ -68,8 +70,32 @@ class KeyAgeCollector:
         yield ages
 
 
+class CalendarCollector:
+    """Whether next year's working calendar is registered, and items waiting for it."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+
+    def collect(self) -> Iterator[Any]:
+        from hub.registry import calendars
+
+        st = calendars.status(self.hub)
+        known = GaugeMetricFamily("hub_calendar_year_known",
+                                  "1 when the working calendar knows the year", labels=["year"])
+        for year in (st["next_year"] - 1, st["next_year"]):
+            known.add_metric([str(year)], 1 if self.hub.snap().calendar.knows(year) else 0)
+        yield known
+        yield GaugeMetricFamily("hub_calendar_next_year_unknown",
+                                "1 while a needed year's working calendar is not registered "
+                                "(from the configured warning date)", value=int(st["warning"]))
+        yield GaugeMetricFamily("hub_items_deadline_unknown",
+                                "Open items whose deadline waits for a working calendar",
+                                value=calendars.unknown_deadline_items(self.hub))
+
+
 def render(hub: Hub) -> bytes:
     registry = CollectorRegistry()
     registry.register(DeliveryCollector(hub))  # type: ignore[arg-type]
     registry.register(KeyAgeCollector(hub))  # type: ignore[arg-type]
+    registry.register(CalendarCollector(hub))  # type: ignore[arg-type]
     return generate_latest(registry)

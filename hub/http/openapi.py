@@ -25,6 +25,8 @@ DELIVERY_ID = {"name": "delivery_id", "in": "path", "required": True,
 OPEN = {"type": "object"}
 SUBJECT = {"name": "subject", "in": "path", "required": True, "schema": {"type": "string"}}
 VERSION_N = {"name": "n", "in": "path", "required": True, "schema": {"type": "integer"}}
+YEAR = {"name": "year", "in": "path", "required": True,
+        "schema": {"type": "integer", "minimum": 2000, "maximum": 2100}}
 
 AUTH_ERRORS = {
     "401": _problem("signature missing, malformed, invalid, expired, unknown key or replayed nonce"),
@@ -88,7 +90,10 @@ def document() -> dict[str, Any]:
                     "receipts": {"type": "array", "items": {"type": "object", "properties": {
                         "id": {"type": "string"}, "source": {"type": "string"},
                         "sequence": {"type": "integer"}, "received_at": {"type": "string"},
-                        "status": {"enum": ["accepted", "duplicate"]}}}}}},
+                        "status": {"enum": ["accepted", "duplicate"]},
+                        "warnings": {"type": "array", "description": "accepted, but worth a "
+                                     "look (code, path, message, message_zh)",
+                                     "items": OPEN}}}}}},
                 "Feed": {"type": "object", "required": ["items", "next_cursor", "has_more"],
                          "properties": {
                              "items": {"type": "array", "items": {"type": "object", "properties": {
@@ -123,6 +128,12 @@ def document() -> dict[str, Any]:
                     "type": "array", "items": OPEN}}},
                 "Attempts": {"type": "object", "properties": {"attempts": {
                     "type": "array", "items": OPEN}}},
+                "Calendars": {"type": "object", "properties": {
+                    "calendars": {"type": "array", "items": OPEN}, "status": OPEN}},
+                "Calendar": OPEN,
+                "CalendarRegistered": {"type": "object", "properties": {
+                    "year": {"type": "integer"}, "version": {"type": "integer"},
+                    "created": {"type": "boolean"}, "recomputed": OPEN}},
                 "Notices": {"type": "object", "properties": {"notices": {
                     "type": "array", "items": OPEN}}},
                 "Replay": {"type": "object", "properties": {
@@ -253,6 +264,43 @@ def document() -> dict[str, Any]:
                               "400": _problem("malformed JSON"),
                               "404": _problem("no such member"),
                               "422": _problem("'enabled' missing"), **ADMIN_ERRORS}}},
+            "/v1/admin/calendars": {"get": {
+                "summary": "The years the working calendar knows and whether next year is "
+                           "missing (admin)",
+                "security": SIGNED,
+                "responses": {"200": _json("Calendars", "known years and status"),
+                              **ADMIN_ERRORS}}},
+            "/v1/admin/calendars/{year}": {
+                "get": {
+                    "summary": "One year's holidays and adjusted working days, with versions "
+                               "(admin)",
+                    "security": SIGNED, "parameters": [YEAR],
+                    "responses": {"200": _json("Calendar", "the year's arrangement"),
+                                  "404": _problem("the year is not known"), **ADMIN_ERRORS}},
+                "put": {
+                    "summary": "Register or correct a year from the State Council notice; open "
+                               "items' deadlines are counted again (admin)",
+                    "security": SIGNED, "parameters": [YEAR],
+                    "requestBody": {"required": True, "content": {"application/json": {
+                        "schema": {"type": "object", "required": ["year", "notice", "holidays"],
+                                   "properties": {
+                                       "year": {"type": "integer"},
+                                       "notice": {"type": "string"},
+                                       "holidays": {"type": "array", "items": {
+                                           "type": "object", "required": ["name", "from"],
+                                           "properties": {"name": {"type": "string"},
+                                                          "from": {"type": "string",
+                                                                   "format": "date"},
+                                                          "to": {"type": "string",
+                                                                 "format": "date"}}}},
+                                       "workdays": {"type": "array", "items": {
+                                           "type": "string", "format": "date"}}}}}}},
+                    "responses": {"200": _json("CalendarRegistered", "identical: unchanged"),
+                                  "201": _json("CalendarRegistered", "a new version"),
+                                  "400": _problem("malformed JSON"),
+                                  "404": _problem("the path names no year"),
+                                  "422": _problem("the document is invalid (every problem "
+                                                  "with its path)"), **ADMIN_ERRORS}}},
             "/v1/admin/notices": {"get": {
                 "summary": "What administrators must act on, newest first (admin)",
                 "security": SIGNED,

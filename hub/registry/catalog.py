@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 import contracts
+from hub.domain.workdays import WorkingCalendar
 
 ACTIVE, DEPRECATED, RETIRED = "active", "deprecated", "retired"
 
@@ -63,6 +64,7 @@ class Snapshot:
     _validators: dict[str, Any] = field(default_factory=dict, repr=False)
     _fast: dict[str, Any] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    calendar: WorkingCalendar = field(default_factory=WorkingCalendar, repr=False)
 
     # ----- contracts -------------------------------------------------------------------
     def validator(self, schema_id: str) -> Any:
@@ -206,6 +208,9 @@ class Catalog:
         registry = Registry().with_resources(
             (sid, Resource.from_contents(doc, default_specification=DRAFT202012))
             for sid, doc in schemas.items())
+        from hub.registry.calendars import load_calendar
+
         return Snapshot(revision=revision, schemas=schemas, states=states, configs=configs,
                         items=items, item_versions={c: v for c, (v, _, _) in latest.items()},
-                        events=events, members=members, keys=member_keys, registry=registry)
+                        events=events, members=members, keys=member_keys, registry=registry,
+                        calendar=load_calendar(s))

@@ -5,8 +5,13 @@ from typing import Any
 
 from hub.bootstrap import Hub
 from hub.domain.errors import DomainError
-from hub.services.outbox import iso
+from hub.domain.workdays import beijing_time
 from hub.store import cases as case_store
+
+
+def _when(at: Any) -> str:
+    """What people read: Beijing time with its offset."""
+    return beijing_time(at).isoformat() if at is not None else ""
 
 
 def show(hub: Hub, case_id: str, member_id: str | None) -> dict[str, Any]:
@@ -22,7 +27,7 @@ def show(hub: Hub, case_id: str, member_id: str | None) -> dict[str, Any]:
     doc = case.status_document(hub.definitions())
     by_item: dict[str, list[dict[str, Any]]] = {}
     for h in hist:
-        entry: dict[str, Any] = {"from": h.from_state, "to": h.to_state, "at": iso(h.at),
+        entry: dict[str, Any] = {"from": h.from_state, "to": h.to_state, "at": _when(h.at),
                                  "by": h.by}
         if h.reason:
             entry["reason"] = h.reason
@@ -35,8 +40,8 @@ def show(hub: Hub, case_id: str, member_id: str | None) -> dict[str, Any]:
         if note:
             item["deadline_note"] = note
     doc["issues"] = problems
-    doc["created_at"] = iso(case.created_at)
+    doc["created_at"] = _when(case.created_at)
     if case.closed_at:
-        doc["closed_at"] = iso(case.closed_at)
+        doc["closed_at"] = _when(case.closed_at)
     return doc
 

@@ -164,6 +164,12 @@ def freshest_heartbeat(hub: Hub) -> datetime | None:
         return s.scalar(select(func.max(WorkerHeartbeat.beat_at)))
 
 
+def _calendar_status(hub: Hub) -> dict[str, Any]:
+    from hub.registry.calendars import status
+
+    return status(hub)
+
+
 def readiness(hub: Hub) -> tuple[bool, dict[str, Any]]:
     checks: dict[str, Any] = {}
     try:
@@ -176,4 +182,5 @@ def readiness(hub: Hub) -> tuple[bool, dict[str, Any]]:
     fresh = beat is not None and utcnow() - beat <= stale
     checks["worker"] = ({"last_heartbeat": iso(beat), "fresh": fresh} if beat
                         else {"last_heartbeat": None, "fresh": False})
+    checks["calendar"] = _calendar_status(hub)  # detail only: never fails readiness
     return fresh and checks["keys"] == "ok", checks

@@ -9,9 +9,10 @@ from sqlalchemy.orm import Session
 
 from hub.bootstrap import Hub
 from hub.domain import case as C
+from hub.domain import idnumber
+from hub.domain.rules import application_warnings
 from hub.domain.errors import DomainError, Problem
 from hub.domain.projection import project
-from hub.domain.workdays import add_working_days
 from hub.services import outbox
 from hub.services.envelope import IncomingEvent, check_envelope, digest, rule_problems, schema_problems
 from hub.store import cases as case_store
@@ -31,11 +32,15 @@ class Receipt:
     sequence: int
     received_at: str
     duplicate: bool
+    warnings: tuple[Problem, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "source": self.source, "sequence": self.sequence,
-                "received_at": self.received_at,
-                "status": "duplicate" if self.duplicate else "accepted"}
+        out: dict[str, Any] = {"id": self.id, "source": self.source, "sequence": self.sequence,
+                               "received_at": self.received_at,
+                               "status": "duplicate" if self.duplicate else "accepted"}
+        if self.warnings:
+            out["warnings"] = [p.to_dict() for p in self.warnings]
+        return out
 
 
 def invalid(code: str, en: str, zh: str, problems: list[Problem], status: int) -> DomainError:
@@ -72,8 +77,16 @@ def publish_with_warnings(hub: Hub, member_id: str, payload: Any, *, batch: bool
     if problems:
         raise invalid("invalid_event", "the events do not satisfy their contracts",
                       "事件不符合数据合同或业务规则", problems, 422)
+    # ID numbers in stored form (upper-case X) before anything is stored, routed or projected
+    events = [{**ev, "data": idnumber.normalise_in(ev["data"])} if "data" in ev else ev
+              for ev in events]
     incoming = [IncomingEvent(i, ev, digest(ev)) for i, ev in enumerate(events)]
     prefix = (lambda i: f"$[{i}]") if batch else (lambda i: "$")
+    application = snap.event_type("application_submitted")
+    notes = {ev.index: tuple(Problem(p.code, prefix(ev.index) + ".data" + p.path[1:], p.message,
+                                     p.message_zh)
+                             for p in application_warnings(ev.envelope["data"], hub.rules))
+             for ev in incoming if ev.envelope.get("type") == application}
     rows: list[tuple[Event, bool]] = []
     with hub.transaction() as s:
         for ev in incoming:
@@ -85,7 +98,8 @@ def publish_with_warnings(hub: Hub, member_id: str, payload: Any, *, batch: bool
                     Problem(exc.code, prefix(ev.index), exc.message, exc.message_zh)]
                 raise
         s.flush()  # one batch of INSERTs for every event and delivery; the sequences are known
-        receipts = [_receipt(row, duplicate=dup) for row, dup in rows]
+        receipts = [_receipt(row, duplicate=dup, warnings=notes.get(i, ()))
+                    for i, (row, dup) in enumerate(rows)]
     hub.wake()
     return Published(receipts, sorted(set(warnings)))
 
@@ -115,8 +129,9 @@ def _accept(hub: Hub, s: Session, member_id: str, ev: IncomingEvent, snap: Any
     return row, False
 
 
-def _receipt(row: Event, *, duplicate: bool) -> Receipt:
-    return Receipt(row.event_id, row.source, row.seq, outbox.iso(row.received_at), duplicate)
+def _receipt(row: Event, *, duplicate: bool, warnings: tuple[Problem, ...] = ()) -> Receipt:
+    return Receipt(row.event_id, row.source, row.seq, outbox.iso(row.received_at), duplicate,
+                   warnings)
 
 
 
@@ -129,7 +144,7 @@ def on_application(hub: Hub, s: Session, member_id: str, ev: Event) -> None:
                           problems=[Problem("case_exists", "$.subject", "case id already used",
                                             "办件编号已被使用")])
     case = C.Case.open(ev.subject or "", ev.data, hub.definitions(), now=ev.received_at,
-                       by=member_id, event_id=ev.event_id, deadline=add_working_days)
+                       by=member_id, event_id=ev.event_id, deadline=hub.snap().calendar.deadline)
     case_store.add(s, case, member_id)
     react(hub, s, case)
 
@@ -137,7 +152,7 @@ def on_application(hub: Hub, s: Session, member_id: str, ev: Event) -> None:
 def on_approval(hub: Hub, s: Session, member_id: str, ev: Event) -> None:
     case = _case_for(s, ev, member_id)
     case.apply_approval(ev.data, hub.definitions(), now=ev.received_at, by=member_id,
-                        event_id=ev.event_id, deadline=add_working_days)
+                        event_id=ev.event_id, deadline=hub.snap().calendar.deadline)
     case_store.save(s, case)
     react(hub, s, case)
 

@@ -20,6 +20,7 @@ def get(session: Session, case_id: str, *, for_update: bool = False) -> Case | N
             code=r.code, member=r.member_id, state=r.state, reason=r.reason, result=r.result,
             promised_by=r.promised_by, statutory_by=r.statutory_by,
             deadline_note=r.deadline_note, updated_at=r.updated_at,
+            clock_started_on=r.clock_started_on, promised_fixed=bool(r.promised_fixed),
         )
         for r in session.scalars(select(CaseItemRow).where(CaseItemRow.case_id == case_id))
     }
@@ -66,6 +67,8 @@ def _save_items(session: Session, case: Case, *, new: bool) -> None:
         row.promised_by = it.promised_by
         row.statutory_by = it.statutory_by
         row.deadline_note = it.deadline_note
+        row.clock_started_on = it.clock_started_on
+        row.promised_fixed = it.promised_fixed
         row.updated_at = it.updated_at or case.updated_at
     for h in case.new_history:
         session.add(CaseItemHistoryRow(

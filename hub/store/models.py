@@ -161,6 +161,10 @@ class CaseItemRow(Base):
     statutory_by: Mapped[date | None] = mapped_column(Date)
     deadline_note: Mapped[str | None] = mapped_column(String(200))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # the Beijing date of the event that started the item's clock; recomputation counts from it
+    clock_started_on: Mapped[date | None] = mapped_column(Date)
+    # the promised date came from the department's own report, not from the working calendar
+    promised_fixed: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
 
 class CaseItemHistoryRow(Base):
@@ -263,6 +267,18 @@ class ItemDefinitionRow(Base):
     version: Mapped[int] = mapped_column(Integer, primary_key=True)
     definition: Mapped[dict[str, Any]] = mapped_column(JSON)
     state: Mapped[str] = mapped_column(String(20))
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class WorkingCalendarRow(Base):
+    """One registered version of a year's working calendar (the latest version applies)."""
+
+    __tablename__ = "working_calendars"
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    document: Mapped[dict[str, Any]] = mapped_column(JSON)
+    notice: Mapped[str] = mapped_column(String(200))
     created_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 

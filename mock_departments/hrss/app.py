@@ -17,7 +17,9 @@
 
 Endpoints (loopback admin API, unauthenticated: it is a stand-in):
     POST /applications            submit one (body: person, case_id, city_code, linked_items,
-                                  variant, paper_certificate, refuse)
+                                  variant, paper_certificate, refuse; flexible "early"/"late"
+                                  with retirement_month for flexible retirement, which the
+                                  approval then follows: pension start, contributions, payout)
     POST /cases/<id>/decide       manual decision {decision, reason}
     POST /admin/refusals          {id_number, reason}: refuse that person's next decision
     POST /hub/events              the hub's signed pushes
@@ -160,7 +162,10 @@ class Platform:
         application = build_application(
             person, city_code=city_code, linked_items=body.get("linked_items"),
             variant=body.get("variant", "annex3"),
-            paper_certificate=body.get("paper_certificate"))
+            paper_certificate=body.get("paper_certificate"),
+            flexible=body.get("flexible") if body.get("flexible") in ("early", "late") else None,
+            retirement_month=(str(body["retirement_month"]) if body.get("retirement_month")
+                              else None))
         with self.lock:
             if case_id in self.applications:
                 return {"code": "case_exists", "detail": f"{case_id} already submitted here"}, 409

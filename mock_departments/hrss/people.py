@@ -12,10 +12,12 @@ from typing import Any
 import contracts
 from hub.domain.pension import PAYOUT_MONTHS, account_pension, basic_pension
 from hub.domain.retirement import (
+    RetirementRules,
     add_months,
     legal_age_months,
     min_contribution_months,
     months_between,
+    original_age_months,
     parse_year_month,
 )
 
@@ -116,10 +118,13 @@ def legal_age(application: dict[str, Any]) -> tuple[int, str]:
 
 def build_application(person: Person, *, city_code: str | None = None,
                       linked_items: list[str] | None = None, variant: str = "annex3",
-                      paper_certificate: bool | None = None) -> dict[str, Any]:
+                      paper_certificate: bool | None = None, flexible: str | None = None,
+                      retirement_month: str | None = None) -> dict[str, Any]:
     """An application for `person`, from the contract's example, with age and month computed.
 
     `city_code` defaults to the person's city (the pilot Changzhou 320400 unless set).
+    `flexible` ("early" or "late") with `retirement_month` asks for flexible retirement; a
+    `retirement_month` alone is a later month for extended contributions.
     """
     app = contracts.example("application-annex4" if variant == "annex4" else "application")
     app["city_code"] = city_code or person.city_code
@@ -158,7 +163,9 @@ def build_application(person: Person, *, city_code: str | None = None,
         app["work_history"][0]["from_month"] = person.work_start_month
     months, month = legal_age(app)
     app["retirement"]["legal_age"] = {"years": months // 12, "months": months % 12}
-    app["retirement"]["month"] = month
+    app["retirement"]["month"] = month = retirement_month or month
+    if flexible:
+        app["retirement"]["flexible"] = flexible
     # Keep the work history and gaps inside the working life (the example's dates are Wang's).
     app["contribution_gaps"] = [g for g in app.get("contribution_gaps", [])
                                 if g["from_month"] >= person.work_start_month]
@@ -171,11 +178,50 @@ def build_application(person: Person, *, city_code: str | None = None,
     return app
 
 
-def contribution_months(application: dict[str, Any], person: Person | None) -> int:
+def approved_month(application: dict[str, Any]) -> tuple[str, dict[str, str] | None]:
+    """The month HRSS approves, or a refusal: flexible early or late retirement is taken as
+    asked within its limits (DOMAIN.md §2); a later month without ``flexible`` is extended
+    contributions (延长缴费) and is approved as asked too; otherwise the legal month."""
+    rules = RetirementRules()
+    a = application["applicant"]
+    retirement = application["retirement"]
+    _, legal_month = legal_age(application)
+    asked = retirement.get("month") or legal_month
+    flexible = retirement.get("flexible") or "none"
+    if retirement.get("category") != "normal" or flexible == "none":
+        return (asked if asked > legal_month else legal_month), None
+    if flexible == "early":
+        floor = add_months(a["birth_month"], original_age_months(a["sex"], a["identity"],
+                                                                 a["post_type"], rules))
+        if months_between(asked, legal_month) > rules.flexible_early_max_months or asked < floor:
+            return legal_month, {
+                "code": "flexible_early_not_allowed",
+                "message_zh": f"弹性提前退休时间 {asked} 超出允许范围（最多提前"
+                              f"{rules.flexible_early_max_months}个月且不低于原法定退休年龄）",
+                "message_en": f"flexible early retirement in {asked} is outside the limits"}
+        return asked, None
+    if months_between(legal_month, asked) > rules.flexible_late_max_months:
+        return legal_month, {
+            "code": "flexible_late_not_allowed",
+            "message_zh": f"弹性延迟退休时间 {asked} 超出允许范围（最多延迟"
+                          f"{rules.flexible_late_max_months}个月）",
+            "message_en": f"flexible late retirement in {asked} is outside the limits"}
+    return max(asked, legal_month), None
+
+
+def contribution_months(application: dict[str, Any], person: Person | None,
+                        month: str | None = None) -> int:
+    """Contribution months up to the actual retirement `month` (default: the legal month).
+
+    A fixture's count is its records at the legal month: a person retiring later has
+    contributed for the months in between, one retiring early has not.
+    """
+    _, legal_month = legal_age(application)
+    month = month or legal_month
     if person is not None and person.contribution_months is not None:
-        return person.contribution_months
+        return max(person.contribution_months + months_between(legal_month, month), 0)
     start = application["applicant"]["work_start_month"]
-    total = months_between(start, application["retirement"]["month"])
+    total = months_between(start, month)
     for gap in application.get("contribution_gaps", []):
         total -= months_between(gap["from_month"], gap["to_month"]) + 1
     return max(total, 0)
@@ -188,10 +234,17 @@ def _money(value: Decimal) -> float:
 def decide(application: dict[str, Any], person: Person | None, *, decided_at: str,
            certificate_number: str, base_wage: float = DEFAULT_BASE_WAGE,
            refusal: dict[str, str] | None = None) -> dict[str, Any]:
-    """The approval-result document: refused with `refusal`, or by the rules, else approved."""
-    months, month = legal_age(application)
-    contrib = contribution_months(application, person)
-    needed = min_contribution_months(parse_year_month(month)[0])
+    """The approval-result document: refused with `refusal`, or by the rules, else approved.
+
+    The pension follows the actual retirement month: it starts the month after, contributions
+    run to it, and the payout months are those of the whole-year age at it (DOMAIN.md §3).
+    """
+    months, legal_month = legal_age(application)
+    month, limits = approved_month(application)
+    refusal = refusal or limits
+    contrib = contribution_months(application, person, month)
+    # the minimum is that of the year the legal age is reached, met by the actual month
+    needed = min_contribution_months(parse_year_month(legal_month)[0])
     if refusal is None and contrib < needed:
         refusal = {
             "code": "insufficient_contributions",
@@ -201,7 +254,7 @@ def decide(application: dict[str, Any], person: Person | None, *, decided_at: st
         }
     if refusal is not None:
         return {"decision": "refused", "decided_at": decided_at, "refusal_reason": refusal}
-    age_years = months // 12
+    age_years = months_between(application["applicant"]["birth_month"], month) // 12
     index = person.average_index if person else 1.0
     balance = person.account_balance if person else 100000.0
     basic = basic_pension(base_wage, index, contrib)
@@ -209,7 +262,7 @@ def decide(application: dict[str, Any], person: Person | None, *, decided_at: st
     return {
         "decision": "approved",
         "decided_at": decided_at,
-        "legal_age": {"years": age_years, "months": months % 12},
+        "legal_age": {"years": months // 12, "months": months % 12},
         "retirement_month": month,
         "pension": {
             "start_month": add_months(month, 1),

@@ -256,11 +256,19 @@ RECIPES: dict[tuple[str, str, int], Recipe] = {
         "id": "intruder", "keyid": c.signers.member.keyid,
         "public_key_pem": keys.public_key_pem(keys.generate_keypair().public_key())}),
     ("POST", "/v1/admin/members", 422): lambda c: c.call("POST", "/v1/admin/members", body={}),
+    ("GET", "/v1/admin/calendars/{year}", 404): lambda c: c.call(
+        "GET", "/v1/admin/calendars/2099"),
+    ("PUT", "/v1/admin/calendars/{year}", 400): lambda c: c.call(
+        "PUT", "/v1/admin/calendars/2099", raw=b"{"),
+    ("PUT", "/v1/admin/calendars/{year}", 404): lambda c: c.call(
+        "PUT", "/v1/admin/calendars/next", body={}),
+    ("PUT", "/v1/admin/calendars/{year}", 422): lambda c: c.call(
+        "PUT", "/v1/admin/calendars/2099", body={"year": 2099, "holidays": []}),
     ("GET", "/readyz", 503): lambda c: c.call("GET", "/readyz"),  # no worker heartbeat here
     ("GET", "/healthz", 500): _database_down,
 }
 PATH_PARAMETERS = {"delivery_id": 1, "member_id": "hpf", "case_id": "RT320400-20261125-none",
-                   "subject": "progress", "n": 1, "code": "hpf_withdrawal"}
+                   "subject": "progress", "n": 1, "code": "hpf_withdrawal", "year": 2099}
 
 
 def concrete(path: str) -> str:
