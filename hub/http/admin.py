@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import functools
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Callable
 
 from flask import Blueprint, Response, g, request
@@ -33,7 +33,9 @@ def _since(raw: Any, path: str) -> datetime | None:
         return None
     try:
         dt = datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
-    except ValueError as exc:
+        if dt.tzinfo is not None:
+            dt.astimezone(timezone.utc)  # a year-1 or year-9999 time may not exist in UTC
+    except (ValueError, OverflowError) as exc:
         raise _bad("invalid_time", path, "expected an ISO 8601 date-time",
                    "应为 ISO 8601 日期时间") from exc
     if dt.tzinfo is None:

@@ -9,6 +9,7 @@ from hub.http.api import _bad, _json, _parse_json
 from hub.http.auth import hub_of_app, signed
 from hub.registry import service
 from hub.services import members as member_service
+from hub.services.envelope import MEMBER_ID
 
 bp = Blueprint("registry", __name__, url_prefix="/v1")
 
@@ -99,6 +100,11 @@ def add_member() -> Response:
         if not isinstance(body.get(key), str) or not body.get(key):
             problems.append(Problem("invalid_member", f"$.{key}", f"'{key}' is required",
                                     f"必须提供 {key}"))
+    if isinstance(body.get("id"), str) and body["id"] and not MEMBER_ID.fullmatch(body["id"]):
+        problems.append(Problem("invalid_member_id", "$.id",
+                                "member ids are plain ASCII: a-z, 0-9, _ and -, starting with a "
+                                "letter, at most 64", "成员编号只能由 ASCII 小写字母、数字、_ 和 - "
+                                "组成，以字母开头，至多64位"))
     for key in ("keyid", "name", "push_url"):
         if key in body and body[key] is not None and not isinstance(body[key], str):
             problems.append(Problem("invalid_member", f"$.{key}", f"'{key}' must be a string",

@@ -30,7 +30,7 @@ def split_id(schema_id: str) -> tuple[str, int] | None:
         return None
     rest = schema_id[len(contracts.BASE):-len(".json")]
     subject, _, version = rest.rpartition("/")
-    if not subject or not version.isdigit():
+    if not subject or not (version.isascii() and version.isdigit() and len(version) <= 9):
         return None
     return subject, int(version)
 
