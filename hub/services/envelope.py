@@ -228,6 +228,13 @@ def _contract_for(ev: dict[str, Any], spec: dict[str, Any], snap: Snapshot, p: s
     declared = ev.get("dataschema") or spec["dataschema"]
     subject = (split_id(spec["dataschema"]) or ("", 0))[0]
     parts = split_id(declared) if isinstance(declared, str) else None
+    if isinstance(declared, str) and declared in snap.broken:
+        use = snap.latest_active(subject)
+        invalid.append(Problem("contract_unavailable", f"{p}.dataschema",
+                               f"contract {declared} can't be loaded by the hub now (an "
+                               f"administrator has been told); publish with {use}",
+                               f"数据合同 {declared} 暂时无法加载（已通知管理员），请使用 {use}"))
+        return None
     if parts is None or parts[0] != subject or declared not in snap.schemas:
         known = ", ".join(f"{subject}/{v}" for v in snap.versions(subject))
         invalid.append(Problem("dataschema_mismatch", f"{p}.dataschema",
