@@ -109,6 +109,9 @@ def schema_problems(snap: Snapshot, schema_id: str, instance: Any, prefix: str) 
             message=err.message,
             message_zh=_ZH.get(str(err.validator), "不符合数据合同"),
         ))
+    if not problems:  # the verdict engine refused what the explaining one could not place
+        problems.append(Problem("schema_invalid", prefix, f"the data does not satisfy {schema_id}",
+                                "数据不符合数据合同"))
     return problems
 
 
