@@ -521,14 +521,17 @@ def verify_request(
 
 
 def url_authority(url: str) -> str:
-    """The normalised `@authority` of a URL (RFC 9421 2.2.3): lower case, no default port."""
-    parts = urlsplit(_ascii_url(str(url)))
-    host = (parts.netloc.rpartition("@")[2] or "").lower()
-    default = {"http": ":80", "https": ":443"}.get(parts.scheme.lower())
+    """The normalised `@authority` of a URL (RFC 9421 2.2.3): lower case, no default port.
+
+    Split by hand: the Host header is the client's, and `urlsplit` raises on some ("[").
+    """
+    scheme, _, rest = _ascii_url(str(url)).partition("://")
+    netloc = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
+    host = netloc.rpartition("@")[2].lower()
+    default = {"http": ":80", "https": ":443"}.get(scheme.lower())
     if default and host.endswith(default):
         host = host[: -len(default)]
     return host
-
 
 
 def request_url(environ: Mapping[str, Any]) -> str:

@@ -223,3 +223,13 @@ def test_signature_window_comes_from_configuration(hub_with, members, hub):  # t
     default = hub_with().url + "/v1/events"
     resp = _post(default, body, _signed(members["hrss"], default, body, created=made))
     assert resp.status_code == 202, resp.text
+
+
+@pytest.mark.parametrize("host", ["[", "[::1", "a b", "hub.example.cn:99999", "ä.example"])
+def test_a_malformed_host_header_is_refused_not_crashed(live_hub, members, hub, host):  # type: ignore[no-untyped-def]
+    body = _body()
+    url = live_hub.url + "/v1/events"
+    resp = _post(url, body, {**_signed(members["hrss"], url, body), "Host": host})
+    assert resp.status_code == 401, resp.text
+    assert resp.json()["code"] in ("wrong_authority", "signature_invalid")
+    assert _event_count(hub) == 0
