@@ -90,6 +90,10 @@ def set_endpoint(member_id: str) -> Response:
     if not isinstance(body, dict) or not isinstance(body.get("enabled"), bool):
         raise _bad("invalid_endpoint_change", "$.enabled", "'enabled' (boolean) is required",
                    "必须提供布尔值 enabled", status=422)
+    reason = body.get("reason")
+    if reason is not None and (not isinstance(reason, str) or len(reason) > 500):
+        raise _bad("invalid_endpoint_change", "$.reason", "'reason' is a string of at most 500 "
+                   "characters", "reason 须为不超过500个字符的字符串", status=422)
     return _json(operations.set_endpoint(hub_of_app(), member_id, body["enabled"],
                                          body.get("reason")))
 

@@ -168,3 +168,39 @@ def test_member_ids_are_plain_ascii_identifiers(live_hub, hub, make_member, memb
     assert ("$.id", "invalid_member_id") in [(e["path"], e["code"]) for e in resp.json()["errors"]]
     with hub.transaction() as s:
         assert s.get(Member, member_id) is None
+
+
+@pytest.mark.parametrize("field,value", [
+    ("name", "名" * 201), ("push_url", "http://127.0.0.1/" + "x" * 500),
+    ("push_url", "javascript:alert(1)"), ("push_url", "http://部门.example/hook"),
+    ("keyid", "k" * 129), ("keyid", "key id"), ("keyid", "密钥"),
+])
+def test_member_fields_fit_what_the_hub_stores(live_hub, hub, make_member, field, value):  # type: ignore[no-untyped-def]
+    from hub.services.members import add_member
+
+    admin = make_member("registrar", [])
+    add_member(hub, "registrar", keys.public_key_pem(admin.key.public_key()), keyid=admin.keyid,
+               roles=["admin"])
+    pem = keys.public_key_pem(keys.generate_keypair().public_key())
+    body = json.dumps({"id": "newunit", "public_key_pem": pem, field: value},
+                      ensure_ascii=False).encode()
+    resp = _send(live_hub, admin, "POST", "/v1/admin/members", body, "application/json")
+    assert resp.status_code == 422, resp.text
+    assert f"$.{field}" in [e["path"] for e in resp.json()["errors"]]
+    with hub.transaction() as s:
+        assert s.get(Member, "newunit") is None
+
+
+@pytest.mark.parametrize("reason", [{"why": "x"}, ["x"], 5, "理" * 501])
+def test_an_endpoint_change_reason_is_a_short_string(live_hub, hub, make_member, reason):  # type: ignore[no-untyped-def]
+    from hub.services.members import add_member
+
+    admin = make_member("registrar", [])
+    add_member(hub, "registrar", keys.public_key_pem(admin.key.public_key()), keyid=admin.keyid,
+               roles=["admin"])
+    make_member("hpf", [], push_url="http://127.0.0.1:9/hook")
+    body = json.dumps({"enabled": False, "reason": reason}, ensure_ascii=False).encode()
+    resp = _send(live_hub, admin, "PUT", "/v1/admin/members/hpf/endpoint", body,
+                 "application/json")
+    assert resp.status_code == 422, resp.text
+    assert resp.json()["errors"][0]["path"] == "$.reason"

@@ -30,7 +30,7 @@ from hub.security.signing import HubAuth
 from hub.services.members import add_member
 from tests.conftest import Member
 
-EXAMPLES = int(os.environ.get("HUB_FUZZ_EXAMPLES", "3000"))
+EXAMPLES = int(os.environ.get("HUB_FUZZ_EXAMPLES", "1500"))
 OPERATIONS = sorted((method.upper(), path) for path, ops in document()["paths"].items()
                     for method in ops)
 CONTENT_TYPES = ["application/cloudevents+json", "application/cloudevents-batch+json",
