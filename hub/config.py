@@ -13,6 +13,13 @@ _ANY = {"0.0.0.0", "::", ""}
 _LOOPBACK_NAMES = {"127.0.0.1", "localhost", "[::1]"}
 
 
+def _without_default_port(authority: str) -> str:
+    for default in (":80", ":443"):
+        if authority.endswith(default):
+            return authority[: -len(default)]
+    return authority
+
+
 @dataclass(frozen=True)
 class Config:
     """Everything the hub needs to run; tests build one directly."""
@@ -54,9 +61,10 @@ class Config:
         loopback (local runs and tests, any port) answers to loopback names only; one bound to
         a named host answers to that host and port.
         """
-        authority = authority.lower()
+        authority = _without_default_port(authority.lower())
         if self.public_authority:
-            return authority in {a.strip().lower() for a in self.public_authority}
+            return authority in {_without_default_port(a.strip().lower())
+                                 for a in self.public_authority}
         host = authority.rsplit(":", 1)[0] if not authority.endswith("]") else authority
         if self.host in _LOOPBACK or self.host in _ANY:
             return host in _LOOPBACK_NAMES

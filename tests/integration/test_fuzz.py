@@ -59,7 +59,9 @@ class Hostile(bytes):
 scalars = (st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
            | st.text(max_size=30) | st.sampled_from(["１２３", "٣", "²", "9" * 30, "-1", "0",
                                                      "2026-11-25T10:00:00Z", "hrѕѕ", "../..",
-                                                     "RT320400-20261125-0001"]))
+                                                     "RT320400-20261125-0001", "x" * 300,
+                                                     "名" * 600, "http://127.0.0.1/" + "p" * 600,
+                                                     "a\nb\r\tc"]))
 json_values = st.recursive(scalars, lambda c: st.lists(c, max_size=4)
                            | st.dictionaries(st.text(max_size=10), c, max_size=4), max_leaves=12)
 
@@ -94,7 +96,9 @@ bodies = st.one_of(
 segments = st.one_of(st.text(min_size=1, max_size=40),
                      st.integers(min_value=-2**70, max_value=2**70).map(str),
                      st.sampled_from(["progress", "１", "²", "retirement_approval", "hrss", "1"]))
-queries = st.dictionaries(st.sampled_from(QUERY_NAMES), st.text(max_size=30), max_size=3)
+queries = st.dictionaries(st.sampled_from(QUERY_NAMES),
+                          st.text(max_size=30) | st.sampled_from(["9" * 400, "１", "٣", "²"]),
+                          max_size=3)
 
 
 @pytest.fixture

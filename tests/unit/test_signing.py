@@ -511,6 +511,7 @@ def test_authority_and_window_are_the_receivers_choice() -> None:
     assert not named.accepts_authority("127.0.0.1:8443")
     public = Config(public_authority=("hub.example.cn",))
     assert public.accepts_authority("HUB.example.cn")
+    assert Config(public_authority=("hub.example.cn:443",)).accepts_authority("hub.example.cn")
     assert not public.accepts_authority("127.0.0.1:8080")
     env = Config.from_env({"HUB_PUBLIC_AUTHORITY": "a.example, b.example:8443",
                            "HUB_SIGNATURE_WINDOW_S": "60"})
