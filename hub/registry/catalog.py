@@ -11,8 +11,9 @@ import functools
 import logging
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 import jsonschema_rs
 from referencing import Registry, Resource
@@ -49,7 +50,7 @@ def _pattern_properties(validator: Any, patterns: dict[str, Any], instance: Any,
                 yield from validator.descend(v, subschema, path=k, schema_path=pattern)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def explainer_class() -> Any:
     """The contracts' validator with RE2 (linear-time) patterns, so explaining a refusal can't
     backtrack on a registered ``pattern``; the verdict engine uses a linear engine too."""
@@ -208,8 +209,14 @@ class Catalog:
     @staticmethod
     def _load(s: Session, revision: int) -> Snapshot:
         from hub.security.keys import public_from_pem
-        from hub.store.models import (ContractStatus, ContractVersion, ItemDefinitionRow, Member,
-                                      MemberKey, SubjectConfig)
+        from hub.store.models import (
+            ContractStatus,
+            ContractVersion,
+            ItemDefinitionRow,
+            Member,
+            MemberKey,
+            SubjectConfig,
+        )
 
         members = {m.id: MemberInfo(m.id, tuple(m.roles or ()), frozenset(m.publish or ()),
                                     frozenset(m.subscribe or ()), m.push_url)
@@ -279,16 +286,15 @@ def _set_aside(files: dict[str, Any], stored: dict[str, Any]) -> dict[str, str]:
         good = {**files, **{k: v for k, v in stored.items() if k not in broken}}
         loaded = _registries(good)
         if loaded is None:  # find the stored version the engines can't hold, one by one
-            for sid in stored:
-                if sid not in broken and _registries({**files, sid: stored[sid]}) is None:
+            for sid, doc in stored.items():
+                if sid not in broken and _registries({**files, sid: doc}) is None:
                     broken[sid] = "$: the validation engines can't load it"
                     changed = True
             continue
-        for sid in stored:
+        for sid, doc in stored.items():
             if sid in broken:
                 continue
-            found = engine_problems(stored[sid], loaded[0],
-                                    explainer_class()(stored[sid], registry=loaded[1]))
+            found = engine_problems(doc, loaded[0], explainer_class()(doc, registry=loaded[1]))
             if found:
                 broken[sid] = f"{found[0].path}: {found[0].message}"
                 changed = True

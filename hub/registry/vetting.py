@@ -10,11 +10,12 @@ version that fails is set aside, so only events naming it are refused).
 from __future__ import annotations
 
 import functools
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 from urllib.parse import urldefrag, urljoin
 
 import jsonschema_rs
-import re2
+import re2  # type: ignore[import-untyped]
 
 import contracts
 from hub.domain.errors import Problem
@@ -133,7 +134,8 @@ def engine_problems(schema: dict[str, Any], rs_registry: Any, explainer: Any) ->
         return [_problem("schema_uncompilable", "$", f"jsonschema-rs can't compile the schema: "
                          f"{str(exc)[:300]}", "验证引擎无法编译该数据合同")]
     try:
-        for sample in ({}, [], "", 0, None):
+        samples: tuple[Any, ...] = ({}, [], "", 0, None)
+        for sample in samples:
             list(explainer.iter_errors(sample))
     except Exception as exc:  # noqa: BLE001
         return [_problem("schema_uncompilable", "$", f"jsonschema can't run the schema: "
