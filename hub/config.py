@@ -9,6 +9,16 @@ from pathlib import Path
 from typing import Any, Mapping
 
 DEFAULT_VAR = Path("var")
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+_ANY = {"0.0.0.0", "::", ""}
+_LOOPBACK_NAMES = {"127.0.0.1", "localhost", "[::1]"}
+
+
+def _without_default_port(authority: str) -> str:
+    for default in (":80", ":443"):
+        if authority.endswith(default):
+            return authority[: -len(default)]
+    return authority
 
 
 @dataclass(frozen=True)
@@ -24,6 +34,7 @@ class Config:
     max_body_bytes: int = 1_048_576
     feed_max_limit: int = 500
     signature_window_s: int = 300
+    public_authority: tuple[str, ...] = ()
     push_timeout_s: float = 10.0
     retry_schedule_s: tuple[float, ...] = (0, 5, 30, 120, 600, 1800, 3600) + (3600,) * 22
     retry_jitter: float = 0.1
@@ -47,6 +58,23 @@ class Config:
     @property
     def public_key_path(self) -> Path:
         return Path(self.key_dir) / "hub.public.pem"
+
+    def accepts_authority(self, authority: str) -> bool:
+        """Is ``authority`` (a signed ``@authority``: host[:port], lower case) this hub?
+
+        ``public_authority`` names the hub as its members reach it (``hub.example.cn``,
+        ``hub.example.cn:8443``). Unset, it is derived from the listen address: a hub bound to
+        loopback (local runs and tests, any port) answers to loopback names only; one bound to
+        a named host answers to that host and port.
+        """
+        authority = _without_default_port(authority.lower())
+        if self.public_authority:
+            return authority in {_without_default_port(a.strip().lower())
+                                 for a in self.public_authority}
+        host = authority.rsplit(":", 1)[0] if not authority.endswith("]") else authority
+        if self.host in _LOOPBACK or self.host in _ANY:
+            return host in _LOOPBACK_NAMES
+        return authority in {self.host.lower(), f"{self.host.lower()}:{self.port}"}
 
     def with_overrides(self, **kw: Any) -> "Config":
         return replace(self, **kw)
@@ -76,6 +104,7 @@ class Config:
             "HUB_KEY_MAX_AGE_DAYS": ("key_max_age_days", float),
             "HUB_KEY_NOTICE_DAYS": ("key_notice_days", float),
             "HUB_CALENDAR_WARN_FROM": ("calendar_warn_from", str),
+            "HUB_SIGNATURE_WINDOW_S": ("signature_window_s", int),
         }
         for var, (name, conv) in simple.items():
             if var in env:
@@ -84,6 +113,9 @@ class Config:
             datetime.strptime("2000-" + kw["calendar_warn_from"], "%Y-%m-%d")  # MM-DD or raise
         if "HUB_RETRY_SCHEDULE" in env:
             kw["retry_schedule_s"] = tuple(float(x) for x in env["HUB_RETRY_SCHEDULE"].split(","))
+        if env.get("HUB_PUBLIC_AUTHORITY"):
+            kw["public_authority"] = tuple(a.strip() for a in env["HUB_PUBLIC_AUTHORITY"].split(",")
+                                           if a.strip())
         if "HUB_RUN_WORKER" in env:
             kw["run_worker"] = env["HUB_RUN_WORKER"].lower() in ("1", "true", "yes")
         if "HUB_RETIREMENT_RULES" in env:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import functools
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Callable
 
 from flask import Blueprint, Response, g, request
@@ -33,7 +33,9 @@ def _since(raw: Any, path: str) -> datetime | None:
         return None
     try:
         dt = datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
-    except ValueError as exc:
+        if dt.tzinfo is not None:
+            dt.astimezone(timezone.utc)  # a year-1 or year-9999 time may not exist in UTC
+    except (ValueError, OverflowError) as exc:
         raise _bad("invalid_time", path, "expected an ISO 8601 date-time",
                    "应为 ISO 8601 日期时间") from exc
     if dt.tzinfo is None:
@@ -88,6 +90,10 @@ def set_endpoint(member_id: str) -> Response:
     if not isinstance(body, dict) or not isinstance(body.get("enabled"), bool):
         raise _bad("invalid_endpoint_change", "$.enabled", "'enabled' (boolean) is required",
                    "必须提供布尔值 enabled", status=422)
+    reason = body.get("reason")
+    if reason is not None and (not isinstance(reason, str) or len(reason) > 500):
+        raise _bad("invalid_endpoint_change", "$.reason", "'reason' is a string of at most 500 "
+                   "characters", "reason 须为不超过500个字符的字符串", status=422)
     return _json(operations.set_endpoint(hub_of_app(), member_id, body["enabled"],
                                          body.get("reason")))
 

@@ -8,6 +8,7 @@ from typing import Any
 from flask import Blueprint, Response, g, request
 
 from hub.domain.errors import DomainError, Problem
+from hub.http import jsonbody
 from hub.http.auth import hub_of_app, signed
 from hub.services import case_view, deliveries, publish
 from hub.services.envelope import BATCH, STRUCTURED
@@ -26,19 +27,15 @@ def _bad(code: str, path: str, en: str, zh: str, status: int = 400) -> DomainErr
 
 
 def _parse_json() -> Any:
-    raw = request.get_data(cache=True)
-    try:
-        return json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise _bad("malformed_json", "$", f"the body is not valid UTF-8 JSON: {exc}",
-                   "请求体不是合法的 UTF-8 JSON") from exc
+    return jsonbody.parse(request.get_data(cache=True))
 
 
 def _int_arg(name: str, default: int | None, minimum: int = 0) -> int | None:
     raw = request.args.get(name)
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or not minimum <= int(raw) <= MAX_INT:
+    # ASCII digits only: str.isdigit() also takes "²" and "١٢", which int() then refuses or reads
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 19) or not minimum <= int(raw) <= MAX_INT:
         raise _bad("invalid_query", f"$.query.{name}",
                    f"'{name}' must be an integer from {minimum} to {MAX_INT}",
                    f"参数“{name}”必须是 {minimum} 至 {MAX_INT} 之间的整数")

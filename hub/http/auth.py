@@ -38,7 +38,9 @@ def signed(view: Callable[..., Any]) -> Callable[..., Any]:
             return members.remember_nonce(hub, keyid, nonce, expires)
 
         try:
-            verified = verify_flask_request(request, resolve, remember)
+            verified = verify_flask_request(request, resolve, remember,
+                                            authority=hub.config.accepts_authority,
+                                            window=hub.config.signature_window_s)
         except SignatureError as exc:
             raise DomainError(exc.code, exc.message, exc.message_zh, status=exc.status) from exc
         g.member_id = owners[verified.keyid]

@@ -64,7 +64,10 @@ def document() -> dict[str, Any]:
                         "type": {"type": "string"}, "title": {"type": "string"},
                         "status": {"type": "integer"}, "code": {"type": "string"},
                         "detail": {"type": "string"}, "detail_zh": {"type": "string"},
-                        "errors": {"type": "array", "items": {
+                        "error_count": {"type": "integer", "description":
+                                        "all problems found, when more than the listed 100"},
+                        "errors_truncated": {"type": "boolean"},
+                        "errors": {"type": "array", "maxItems": 100, "items": {
                             "type": "object", "required": ["path", "code", "message", "message_zh"],
                             "properties": {"path": {"type": "string"}, "code": {"type": "string"},
                                            "message": {"type": "string"},

@@ -14,18 +14,30 @@ TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not F
           503: "Service Unavailable"}
 
 
+MAX_ERRORS = 100  # a bad batch lists its first problems and how many there were in all
+MAX_TEXT = 300  # messages quote the offending value; a path names its keys
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= MAX_TEXT else text[:MAX_TEXT] + "…"
+
+
 def problem(status: int, code: str, detail: str, detail_zh: str,
             errors: Iterable[Problem] = (), **extra: Any) -> Response:
+    errors = list(errors)
     body: dict[str, Any] = {
         "type": PROBLEM_BASE + code,
         "title": TITLES.get(status, "Error"),
         "status": status,
         "code": code,
-        "detail": detail,
-        "detail_zh": detail_zh,
-        "errors": [{"path": p.path, "code": p.code, "message": p.message,
-                    "message_zh": p.message_zh} for p in errors],
+        "detail": _clip(detail),
+        "detail_zh": _clip(detail_zh),
+        "errors": [{"path": _clip(p.path), "code": p.code, "message": _clip(p.message),
+                    "message_zh": _clip(p.message_zh)} for p in errors[:MAX_ERRORS]],
     }
+    if len(errors) > MAX_ERRORS:
+        body["error_count"] = len(errors)
+        body["errors_truncated"] = True
     body.update(extra)
     resp = Response(json.dumps(body, ensure_ascii=False), status=status,
                     mimetype="application/problem+json")

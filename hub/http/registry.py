@@ -1,6 +1,8 @@
 """Contract registry and linked items: anyone signed may read; only administrators change."""
 from __future__ import annotations
 
+import re
+
 from flask import Blueprint, Response, g, request
 
 from hub.domain.errors import DomainError, Problem
@@ -9,8 +11,11 @@ from hub.http.api import _bad, _json, _parse_json
 from hub.http.auth import hub_of_app, signed
 from hub.registry import service
 from hub.services import members as member_service
+from hub.services.envelope import MEMBER_ID
 
 bp = Blueprint("registry", __name__, url_prefix="/v1")
+MEMBER_FIELD_LIMITS = {"name": 200, "push_url": 500}  # the members table's columns
+KEYID = re.compile(r"[\x21-\x7e]{1,128}")
 
 
 @bp.get("/contracts")
@@ -99,10 +104,29 @@ def add_member() -> Response:
         if not isinstance(body.get(key), str) or not body.get(key):
             problems.append(Problem("invalid_member", f"$.{key}", f"'{key}' is required",
                                     f"必须提供 {key}"))
+    if isinstance(body.get("id"), str) and body["id"] and not MEMBER_ID.fullmatch(body["id"]):
+        problems.append(Problem("invalid_member_id", "$.id",
+                                "member ids are plain ASCII: a-z, 0-9, _ and -, starting with a "
+                                "letter, at most 64", "成员编号只能由 ASCII 小写字母、数字、_ 和 - "
+                                "组成，以字母开头，至多64位"))
     for key in ("keyid", "name", "push_url"):
         if key in body and body[key] is not None and not isinstance(body[key], str):
             problems.append(Problem("invalid_member", f"$.{key}", f"'{key}' must be a string",
                                     f"{key} 必须是字符串"))
+    for key, limit in MEMBER_FIELD_LIMITS.items():
+        if isinstance(body.get(key), str) and len(body[key]) > limit:
+            problems.append(Problem("invalid_member", f"$.{key}",
+                                    f"'{key}' is longer than {limit} characters",
+                                    f"{key} 超过 {limit} 个字符"))
+    if isinstance(body.get("keyid"), str) and not KEYID.fullmatch(body["keyid"]):
+        problems.append(Problem("invalid_member", "$.keyid",
+                                "'keyid' is 1-128 printable ASCII characters without spaces",
+                                "keyid 须为1至128位可打印 ASCII 字符（不含空格）"))
+    url = body.get("push_url")
+    if isinstance(url, str) and url and not re.fullmatch(r"https?://[\x21-\x7e]+", url):
+        problems.append(Problem("invalid_member", "$.push_url",
+                                "'push_url' must be an absolute http(s) URL in ASCII",
+                                "push_url 必须是 ASCII 的 http(s) 绝对地址"))
     for key in ("publish", "subscribe", "roles"):
         value = body.get(key)
         if value is not None and (not isinstance(value, list)

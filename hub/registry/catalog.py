@@ -7,8 +7,11 @@ immutable snapshots, so a registration never changes a request half-way through.
 from __future__ import annotations
 
 import copy
+import functools
+import logging
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +26,39 @@ import contracts
 from hub.domain.workdays import WorkingCalendar
 
 ACTIVE, DEPRECATED, RETIRED = "active", "deprecated", "retired"
+log = logging.getLogger("hub.registry")
+
+
+def _pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[Any]:
+    from jsonschema.exceptions import ValidationError
+
+    from hub.registry.vetting import linear_regex
+
+    if validator.is_type(instance, "string") and not linear_regex(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+def _pattern_properties(validator: Any, patterns: dict[str, Any], instance: Any, schema: Any
+                        ) -> Iterator[Any]:
+    from hub.registry.vetting import linear_regex
+
+    if not validator.is_type(instance, "object"):
+        return
+    for pattern, subschema in patterns.items():
+        regex = linear_regex(pattern)
+        for k, v in instance.items():
+            if regex.search(k):
+                yield from validator.descend(v, subschema, path=k, schema_path=pattern)
+
+
+@functools.cache
+def explainer_class() -> Any:
+    """The contracts' validator with RE2 (linear-time) patterns, so explaining a refusal can't
+    backtrack on a registered ``pattern``; the verdict engine uses a linear engine too."""
+    from jsonschema import validators
+
+    return validators.extend(contracts.validator_class(),
+                             {"pattern": _pattern, "patternProperties": _pattern_properties})
 
 
 def split_id(schema_id: str) -> tuple[str, int] | None:
@@ -31,7 +67,7 @@ def split_id(schema_id: str) -> tuple[str, int] | None:
         return None
     rest = schema_id[len(contracts.BASE):-len(".json")]
     subject, _, version = rest.rpartition("/")
-    if not subject or not version.isdigit():
+    if not subject or not (version.isascii() and version.isdigit() and len(version) <= 9):
         return None
     return subject, int(version)
 
@@ -61,6 +97,7 @@ class Snapshot:
     members: dict[str, MemberInfo]
     keys: dict[str, tuple[str, Any]]
     registry: Registry = field(repr=False)
+    broken: dict[str, str] = field(default_factory=dict)  # stored versions that failed to load
     _validators: dict[str, Any] = field(default_factory=dict, repr=False)
     _fast: dict[str, Any] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -71,7 +108,7 @@ class Snapshot:
         with self._lock:
             v = self._validators.get(schema_id)
             if v is None:
-                cls = contracts.validator_class()
+                cls = explainer_class()
                 v = cls(self.schemas[schema_id], registry=self.registry,
                         format_checker=cls.FORMAT_CHECKER)
                 self._validators[schema_id] = v
@@ -83,20 +120,21 @@ class Snapshot:
         with self._lock:
             fast = self._fast.get(schema_id)
             if fast is None:
+                from hub.registry.vetting import rs_validator
+
                 if "rs" not in self._fast:
                     self._fast["rs"] = jsonschema_rs.Registry(list(self.schemas.items()))
-                fast = jsonschema_rs.validator_for(self.schemas[schema_id],
-                                                   registry=self._fast["rs"],
-                                                   validate_formats=True)
+                fast = rs_validator(self.schemas[schema_id], self._fast["rs"])
                 self._fast[schema_id] = fast
         return bool(fast.is_valid(instance))
 
     def versions(self, subject: str) -> list[int]:
-        return sorted(v for sid in self.schemas if (p := split_id(sid)) and p[0] == subject
-                      for v in [p[1]])
+        """Every version number taken, loadable or not (a new one never reuses a number)."""
+        return sorted(v for sid in (*self.schemas, *self.broken)
+                      if (p := split_id(sid)) and p[0] == subject for v in [p[1]])
 
     def subjects(self) -> list[str]:
-        return sorted({p[0] for sid in self.schemas if (p := split_id(sid))})
+        return sorted({p[0] for sid in (*self.schemas, *self.broken) if (p := split_id(sid))})
 
     def state(self, schema_id: str) -> str:
         return self.states.get(schema_id, ACTIVE)
@@ -104,7 +142,7 @@ class Snapshot:
     def latest_active(self, subject: str) -> str | None:
         for v in reversed(self.versions(subject)):
             sid = contracts.schema_id(subject, v)
-            if self.state(sid) == ACTIVE:
+            if self.state(sid) == ACTIVE and sid in self.schemas:
                 return sid
         return None
 
@@ -173,8 +211,14 @@ class Catalog:
     @staticmethod
     def _load(s: Session, revision: int) -> Snapshot:
         from hub.security.keys import public_from_pem
-        from hub.store.models import (ContractStatus, ContractVersion, ItemDefinitionRow, Member,
-                                      MemberKey, SubjectConfig)
+        from hub.store.models import (
+            ContractStatus,
+            ContractVersion,
+            ItemDefinitionRow,
+            Member,
+            MemberKey,
+            SubjectConfig,
+        )
 
         members = {m.id: MemberInfo(m.id, tuple(m.roles or ()), frozenset(m.publish or ()),
                                     frozenset(m.subscribe or ()), m.push_url)
@@ -183,8 +227,9 @@ class Catalog:
                        for k in s.scalars(select(MemberKey).where(MemberKey.revoked_at.is_(None)))}
 
         schemas = dict(contracts.schemas())
-        for row in s.scalars(select(ContractVersion)):
-            schemas[row.schema_id] = row.schema
+        stored = {row.schema_id: row.schema for row in s.scalars(select(ContractVersion))}
+        broken = _set_aside(schemas, stored)
+        schemas.update((sid, doc) for sid, doc in stored.items() if sid not in broken)
         states = {r.schema_id: r.state for r in s.scalars(select(ContractStatus))}
         configs = {r.subject: r.compatibility for r in s.scalars(select(SubjectConfig))}
 
@@ -213,4 +258,50 @@ class Catalog:
         return Snapshot(revision=revision, schemas=schemas, states=states, configs=configs,
                         items=items, item_versions={c: v for c, (v, _, _) in latest.items()},
                         events=events, members=members, keys=member_keys, registry=registry,
-                        calendar=load_calendar(s))
+                        calendar=load_calendar(s), broken=broken)
+
+
+def _registries(schemas: dict[str, Any]) -> tuple[Any, Registry] | None:
+    try:
+        return (jsonschema_rs.Registry(list(schemas.items())), Registry().with_resources(
+            (k, Resource.from_contents(v, default_specification=DRAFT202012))
+            for k, v in schemas.items()))
+    except Exception:  # noqa: BLE001 - any engine's refusal means "can't be held"
+        return None
+
+
+def _set_aside(files: dict[str, Any], stored: dict[str, Any]) -> dict[str, str]:
+    """Stored versions that can't be loaded, with why; the rest of the registry loads without
+    them, so only events naming one of them are refused."""
+    from hub.registry.vetting import contract_ids, engine_problems, static_problems
+
+    broken: dict[str, str] = {}
+    known = contract_ids([*files, *stored])
+    for sid, doc in stored.items():
+        if not isinstance(doc, dict) or doc.get("$id") != sid:
+            broken[sid] = "the stored document is not a schema with this $id"
+            continue
+        found = static_problems(sid, doc, known)
+        if found:
+            broken[sid] = f"{found[0].path}: {found[0].message}"
+    changed = True
+    while changed:  # a version referring to a broken one is broken too
+        changed = False
+        good = {**files, **{k: v for k, v in stored.items() if k not in broken}}
+        loaded = _registries(good)
+        if loaded is None:  # find the stored version the engines can't hold, one by one
+            for sid, doc in stored.items():
+                if sid not in broken and _registries({**files, sid: doc}) is None:
+                    broken[sid] = "$: the validation engines can't load it"
+                    changed = True
+            continue
+        for sid, doc in stored.items():
+            if sid in broken:
+                continue
+            found = engine_problems(doc, loaded[0], explainer_class()(doc, registry=loaded[1]))
+            if found:
+                broken[sid] = f"{found[0].path}: {found[0].message}"
+                changed = True
+    for sid, why in broken.items():
+        log.error("contract %s can't be loaded and is set aside: %s", sid, why)
+    return broken

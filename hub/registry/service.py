@@ -9,6 +9,7 @@ import copy
 import re
 from typing import Any, Iterator
 
+import jsonschema_rs
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.exceptions import Unresolvable
@@ -19,8 +20,9 @@ from sqlalchemy.orm import Session
 import contracts
 from hub.bootstrap import Hub
 from hub.domain.errors import DomainError, Problem
-from hub.registry import compat
-from hub.registry.catalog import ACTIVE, DEPRECATED, RETIRED, Snapshot, request_type, split_id
+from hub.registry import compat, vetting
+from hub.registry.catalog import (ACTIVE, DEPRECATED, RETIRED, Snapshot, explainer_class,
+                                  request_type, split_id)
 from hub.services.outbox import iso, utcnow
 from hub.store.models import (ContractStatus, ContractVersion, ItemDefinitionRow, Member,
                               RegistryAudit, SubjectConfig)
@@ -59,7 +61,8 @@ def versions(hub: Hub, subject: str) -> dict[str, Any]:
                     f"没有数据合同主题“{subject}”")
     return {"subject": subject, "compatibility": snap.compatibility(subject),
             "versions": [{"version": v, "id": contracts.schema_id(subject, v),
-                          "state": snap.state(contracts.schema_id(subject, v))} for v in vs]}
+                          "state": "unavailable" if contracts.schema_id(subject, v) in snap.broken
+                          else snap.state(contracts.schema_id(subject, v))} for v in vs]}
 
 
 def version(hub: Hub, subject: str, n: int) -> dict[str, Any]:
@@ -106,13 +109,18 @@ def _house_rules(node: Any, path: str = "$") -> Iterator[Problem]:
 def _refs(node: Any, path: str = "$") -> Iterator[tuple[str, str]]:
     if isinstance(node, dict):
         for k, v in node.items():
-            if k == "$ref" and isinstance(v, str):
-                yield path, v
+            if k in ("$ref", "$dynamicRef") and isinstance(v, str):
+                yield f"{path}.{k}", v
             else:
                 yield from _refs(v, f"{path}.{k}")
     elif isinstance(node, list):
         for i, v in enumerate(node):
             yield from _refs(v, f"{path}[{i}]")
+
+
+def _content(schema: dict[str, Any]) -> dict[str, Any]:
+    """What makes two versions the same: everything but the $id, with the default dialect."""
+    return {"$schema": vetting.DIALECT, **{k: v for k, v in schema.items() if k != "$id"}}
 
 
 def _registry_with(snap: Snapshot, schema_id: str, schema: dict[str, Any]) -> Registry:
@@ -140,13 +148,12 @@ def register_version(hub: Hub, actor: str, subject: str, schema: Any) -> tuple[d
     n = (existing[-1] if existing else 0) + 1
     new_id = contracts.schema_id(subject, n)
     schema = copy.deepcopy(schema)
-    # the same content as the latest version is not a new version
-    if existing:
-        latest_id = contracts.schema_id(subject, existing[-1])
-        latest = dict(snap.schemas[latest_id])
-        if {k: v for k, v in latest.items() if k != "$id"} == {
-                k: v for k, v in schema.items() if k != "$id"}:
-            return by_id(hub, latest_id), False
+    schema.setdefault("$schema", vetting.DIALECT)
+    # the same content as an existing version is not a new version
+    same = [sid for v in reversed(existing) if (sid := contracts.schema_id(subject, v)) in snap.schemas
+            and _content(snap.schemas[sid]) == _content(schema)]
+    if same:
+        return by_id(hub, same[0]), False
     # an edited copy of an earlier version may carry that version's $id; it is replaced
     allowed = {new_id} | {contracts.schema_id(subject, v) for v in existing}
     if "$id" in schema and schema["$id"] not in allowed:
@@ -155,12 +162,17 @@ def register_version(hub: Hub, actor: str, subject: str, schema: Any) -> tuple[d
                     f"$id 必须为 {new_id} 或省略",
                     [Problem("schema_id_mismatch", "$.schema.$id", "wrong $id", "$id 不正确")])
     schema["$id"] = new_id
-    schema.setdefault("$schema", "https://json-schema.org/draft/2020-12/schema")
     problems = [Problem("schema_invalid", "$.schema" + (e.json_path[1:] if hasattr(e, "json_path") else ""),
                         e.message, "不是合法的 JSON Schema 2020-12")
                 for e in Draft202012Validator(Draft202012Validator.META_SCHEMA).iter_errors(schema)]
     problems += [Problem(p.code, "$.schema" + p.path[1:], p.message, p.message_zh)
                  for p in _house_rules(schema)]
+    known = vetting.contract_ids(snap.schemas) | {new_id}
+    problems += [Problem(p.code, "$.schema" + p.path[1:], p.message, p.message_zh)
+                 for p in vetting.static_problems(new_id, schema, known)]
+    if problems:  # nothing below may meet an unknown dialect or an outside reference
+        raise _fail("schema_invalid", 422, "the schema cannot be registered as it is",
+                    "数据合同不符合要求，未登记", problems)
     with_new = _registry_with(snap, new_id, schema)
     resolver = with_new.resolver(base_uri=new_id)
     for path, ref in _refs(schema):
@@ -169,10 +181,22 @@ def register_version(hub: Hub, actor: str, subject: str, schema: Any) -> tuple[d
         except Unresolvable:
             problems.append(Problem("ref_unresolvable", "$.schema" + path[1:],
                                     f"$ref {ref} does not resolve", f"$ref {ref} 无法解析"))
+    if not problems:
+        try:
+            rs_registry = jsonschema_rs.Registry([*snap.schemas.items(), (new_id, schema)])
+        except Exception as exc:  # noqa: BLE001 - the engine's own words explain the refusal
+            problems.append(Problem("schema_uncompilable", "$.schema",
+                                    f"jsonschema-rs can't load the schema: {str(exc)[:300]}",
+                                    "验证引擎无法加载该数据合同"))
+        else:
+            explainer = explainer_class()(schema, registry=with_new)
+            problems += [Problem(p.code, "$.schema" + p.path[1:], p.message, p.message_zh)
+                         for p in vetting.engine_problems(schema, rs_registry, explainer)]
     if problems:
         raise _fail("schema_invalid", 422, "the schema cannot be registered as it is",
                     "数据合同不符合要求，未登记", problems)
-    previous = [snap.schemas[contracts.schema_id(subject, v)] for v in existing]
+    previous = [snap.schemas[sid] for v in existing
+                if (sid := contracts.schema_id(subject, v)) in snap.schemas]
     mode = snap.compatibility(subject)
     diffs = compat.check(mode, schema, previous,
                          resolve=_lookup(with_new)) if previous else []

@@ -75,6 +75,7 @@ __all__ = [
     "verify_request",
     "verify_flask_request",
     "request_url",
+    "url_authority",
     "NonceCache",
 ]
 
@@ -163,6 +164,10 @@ _MESSAGES: dict[str, tuple[str, str]] = {
     "nonce_replayed": (
         "The nonce was already used (replayed request).",
         "随机数（nonce）已被使用，疑似重放请求。",
+    ),
+    "wrong_authority": (
+        "The request was signed for another host (@authority is not this hub's).",
+        "请求签名中的 @authority 不是本平台地址，疑似转发或重放其他平台的请求。",
     ),
 }
 
@@ -422,6 +427,8 @@ def verify_request(
     remember_nonce: Callable[[str, str, _dt.datetime], bool],
     *,
     now: _dt.datetime | int | float | None = None,
+    authority: Callable[[str], bool] | None = None,
+    window: int | None = None,
 ) -> Verified:
     """Verify the hub-profile signature of a request; raise SignatureError otherwise.
 
@@ -429,6 +436,10 @@ def verify_request(
     `remember_nonce(keyid, nonce, expires_at)` returns False when the nonce was already
     seen; it is called only after the signature and digest have been verified, and must
     keep the nonce at least until `expires_at`.
+    `authority(host)` says whether the signed `@authority` names this receiver, so a request
+    signed for another host can't be replayed here; `window` is the receiver's maximum
+    signature age in seconds (at most the profile's `MAX_WINDOW` matters while `expires`
+    holds).
     """
     body = bytes(body or b"")
     now_ts = _to_epoch(now)
@@ -506,6 +517,12 @@ def verify_request(
         raise SignatureError("signature_expired", "created is in the future.")
     if now_ts > expires:
         raise SignatureError("signature_expired")
+    if window is not None and now_ts - created > window:
+        raise SignatureError("signature_expired", f"Signature older than {window} s.")
+
+    # ---- audience: the signed @authority is taken from the URL, so check that URL's host
+    if authority is not None and not authority(url_authority(url)):
+        raise SignatureError("wrong_authority", f"@authority={url_authority(url)!r}")
 
     # ---- key
     key = resolve_key(keyid)
@@ -562,6 +579,20 @@ def verify_request(
 # --------------------------------------------------------------------------- WSGI / Flask
 
 
+def url_authority(url: str) -> str:
+    """The normalised `@authority` of a URL (RFC 9421 2.2.3): lower case, no default port.
+
+    Split by hand: the Host header is the client's, and `urlsplit` raises on some ("[").
+    """
+    scheme, _, rest = _ascii_url(str(url)).partition("://")
+    netloc = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
+    host = netloc.rpartition("@")[2].lower()
+    default = {"http": ":80", "https": ":443"}.get(scheme.lower())
+    if default and host.endswith(default):
+        host = host[: -len(default)]
+    return host
+
+
 def request_url(environ: Mapping[str, Any]) -> str:
     """The absolute request URL as the client sent it, from a WSGI environ.
 
@@ -597,6 +628,8 @@ def verify_flask_request(
     remember_nonce: Callable[[str, str, _dt.datetime], bool],
     *,
     now: _dt.datetime | int | float | None = None,
+    authority: Callable[[str], bool] | None = None,
+    window: int | None = None,
 ) -> Verified:
     """`verify_request` for a Flask/Werkzeug request.
 
@@ -610,6 +643,8 @@ def verify_flask_request(
         resolve_key,
         remember_nonce,
         now=now,
+        authority=authority,
+        window=window,
     )
 
 

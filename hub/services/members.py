@@ -9,8 +9,9 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from hub.bootstrap import Hub
-from hub.domain.errors import DomainError
+from hub.domain.errors import DomainError, Problem
 from hub.security import keys
+from hub.services.envelope import MEMBER_ID
 from hub.services.outbox import utcnow
 from hub.store.models import Member, MemberKey, Nonce, RegistryAudit
 
@@ -37,6 +38,12 @@ def add_member(hub: Hub, member_id: str, public_pem: str, *, keyid: str | None =
                push_url: str | None = None, name: str | None = None,
                roles: list[str] | None = None, actor: str = "console") -> MemberView:
     """Create a member, or update it and add the key if it exists (so set-up can be re-run)."""
+    if not isinstance(member_id, str) or not MEMBER_ID.fullmatch(member_id):
+        raise DomainError("invalid_member_id", "member ids are plain ASCII: a-z, 0-9, _ and -, "
+                          "starting with a letter, at most 64", "成员编号只能由 ASCII 小写字母、"
+                          "数字、_ 和 - 组成，以字母开头，至多64位", status=422,
+                          problems=[Problem("invalid_member_id", "$.id", "not a plain ASCII id",
+                                            "不是合规的 ASCII 编号")])
     pub = keys.public_from_pem(public_pem)
     kid = keyid or keys.key_id(pub)
     now = utcnow()

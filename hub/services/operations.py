@@ -61,11 +61,18 @@ def set_endpoint(hub: Hub, member_id: str, enabled: bool, reason: str | None = N
 
 
 def notices(hub: Hub, limit: int = 100) -> list[dict[str, Any]]:
+    """Stored notices, after the standing ones (contract versions that can't be loaded)."""
+    standing = [{"id": None, "at": iso(utcnow()), "kind": "contract_unavailable", "member": None,
+                 "message": f"contract {sid} can't be loaded, so events naming it are refused: "
+                            f"{why}",
+                 "message_zh": f"数据合同 {sid} 无法加载，引用它的事件均被拒收：{why}"}
+                for sid, why in sorted(hub.snap().broken.items())]
     with hub.transaction() as s:
         rows = s.scalars(select(Notice).order_by(Notice.id.desc()).limit(limit)).all()
         stored = [{"id": n.id, "at": iso(n.at), "kind": n.kind, "member": n.member_id,
                    "message": n.message, "message_zh": n.message_zh} for n in rows]
-    return key_age.due_notices(hub) + stored  # keys due for rotation: computed, never stale
+    # keys due for rotation are computed, never stale; so are contracts that can't be loaded
+    return key_age.due_notices(hub) + standing + stored
 
 
 def list_deliveries(hub: Hub, *, member: str | None = None, state: str | None = None,

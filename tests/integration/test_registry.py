@@ -173,3 +173,147 @@ def test_items_version_and_retire(admin, members, live_hub, hub):  # type: ignor
     cid = case_id()
     hrss.emit("application_submitted", cid, contracts.example("application"))
     assert "only_child_certificate" not in {i["code"] for i in hrss.case(cid)["items"]}
+
+
+def _thing(**prop: object) -> dict:  # type: ignore[type-arg]
+    """A minimal schema that keeps the house rules, with one property ``x`` as given."""
+    return {"type": "object", "additionalProperties": False,
+            "properties": {"x": {"title": "字段", "type": "string", **prop}}}
+
+
+@pytest.mark.parametrize("schema,path,code", [
+    ({**_thing(), "$schema": "http://json-schema.org/draft-04/schema#"}, "$.schema.$schema",
+     "schema_dialect"),
+    ({**_thing(), "$schema": "https://evil.example.cn/meta.json"}, "$.schema.$schema",
+     "schema_dialect"),
+    (_thing(**{"$id": contracts.schema_id("common")}), "$.schema.properties.x.$id",
+     "schema_nested_id"),
+    (_thing(**{"$schema": "https://json-schema.org/draft/2020-12/schema"}),
+     "$.schema.properties.x.$schema", "schema_dialect"),
+    (_thing(pattern="(unclosed"), "$.schema.properties.x.pattern", "schema_pattern"),
+    (_thing(pattern="[z-a]"), "$.schema.properties.x.pattern", "schema_pattern"),
+    (_thing(pattern="^(a+)\\1$"), "$.schema.properties.x.pattern", "schema_pattern"),
+    (_thing(pattern="^(?=a)a+$"), "$.schema.properties.x.pattern", "schema_pattern"),
+    ({"type": "object", "additionalProperties": False, "properties": {},
+      "patternProperties": {"(?<!x)y": {"title": "字段"}}}, "$.schema.patternProperties",
+     "schema_pattern"),
+    (_thing(**{"$ref": "https://evil.example.cn/x.json"}), "$.schema.properties.x.$ref",
+     "ref_unresolvable"),
+    (_thing(**{"$ref": "file:///etc/passwd"}), "$.schema.properties.x.$ref", "ref_unresolvable"),
+    (_thing(**{"$dynamicRef": "https://evil.example.cn/x.json#meta"}),
+     "$.schema.properties.x.$dynamicRef", "ref_unresolvable"),
+    (_thing(**{"$dynamicRef": "#nowhere"}), "$.schema.properties.x.$dynamicRef",
+     "ref_unresolvable"),
+    (_thing(**{"$ref": "#/$defs/missing"}), "$.schema.properties.x.$ref", "ref_unresolvable"),
+])
+def test_poisoned_schemas_are_refused_at_registration(admin, hub, schema, path, code):  # type: ignore[no-untyped-def]
+    with pytest.raises(HubHTTPError) as err:
+        admin._call("POST", "/v1/admin/contracts/newthing/versions", {"schema": schema}, JSON)
+    assert err.value.status == 422, err.value.problem
+    found = [(e["path"], e["code"]) for e in err.value.problem["errors"]]
+    assert (path, code) in found, found
+    assert hub.snap().versions("newthing") == []
+
+
+def test_an_outside_reference_is_never_fetched(admin, hub):  # type: ignore[no-untyped-def]
+    from werkzeug.serving import make_server
+    import threading
+
+    hits: list[str] = []
+
+    def app(environ, start_response):  # type: ignore[no-untyped-def]
+        hits.append(environ["PATH_INFO"])
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [b'{"type": "string"}']
+
+    srv = make_server("127.0.0.1", 0, app)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        ref = f"http://127.0.0.1:{srv.server_port}/x.json"
+        with pytest.raises(HubHTTPError) as err:
+            admin._call("POST", "/v1/admin/contracts/newthing/versions",
+                        {"schema": _thing(**{"$ref": ref})}, JSON)
+    finally:
+        srv.shutdown()
+    assert err.value.status == 422 and hits == []
+
+
+def test_the_same_schema_twice_returns_the_existing_version(admin, hub):  # type: ignore[no-untyped-def]
+    first = admin._call("POST", "/v1/admin/contracts/newthing/versions",
+                        {"schema": _thing()}, JSON)
+    assert first["version"] == 1
+    again = admin._call("POST", "/v1/admin/contracts/newthing/versions",
+                        {"schema": {**_thing(), "$schema": "https://json-schema.org/draft/2020-12/schema"}},
+                        JSON)
+    assert again["id"] == first["id"]
+    second = admin._call("POST", "/v1/admin/contracts/newthing/versions",
+                         {"schema": {**_thing(), "properties": {
+                             **_thing()["properties"], "y": {"title": "乙", "type": "string"}}}},
+                         JSON)
+    assert second["version"] == 2
+    back = admin._call("POST", "/v1/admin/contracts/newthing/versions", {"schema": _thing()}, JSON)
+    assert back["id"] == first["id"]
+    assert hub.snap().versions("newthing") == [1, 2]
+
+
+def test_a_registered_pattern_is_explained_in_linear_time(admin, members, live_hub):  # type: ignore[no-untyped-def]
+    """``^(a+)+$`` backtracks for ages in Python's re; the hub explains it with RE2."""
+    admin._call("PUT", "/v1/admin/contracts/progress/config", {"compatibility": "NONE"}, JSON)
+    new = progress_v1()
+    new["properties"]["handler"]["pattern"] = "^(a+)+$"
+    new["properties"]["handler"]["maxLength"] = 50
+    v2 = admin._call("POST", "/v1/admin/contracts/progress/versions", {"schema": new}, JSON)["id"]
+    hrss = members["hrss"].client(live_hub.url)
+    cid = case_id()
+    hrss.emit("application_submitted", cid, contracts.example("application"))
+    health = members["health"].client(live_hub.url)
+    health.timeout = 60
+    data = {"item": "only_child_certificate", "status": "received",
+            "occurred_at": "2026-11-25T10:00:00Z", "handler": "a" * 40 + "!"}
+    with pytest.raises(HubHTTPError) as err:
+        health.emit("item_progressed", cid, data, dataschema=v2)
+    assert err.value.status == 422
+    assert [(e["path"], e["code"]) for e in err.value.problem["errors"]] == [
+        ("$.data.handler", "schema_pattern")]
+
+
+@pytest.mark.parametrize("poison", [
+    {"$schema": "https://evil.example.cn/meta.json"},
+    {"properties": {"handler": {"title": "经办人", "type": "string", "pattern": "(unclosed"}}},
+    {"properties": {"handler": {"title": "经办人", "$ref": "https://evil.example.cn/x.json"}}},
+])
+def test_a_stored_version_that_fails_to_load_refuses_only_events_naming_it(  # type: ignore[no-untyped-def]
+        admin, members, live_hub, hub, poison):
+    """A version stored before today's checks (or damaged in the database) is set aside."""
+    from hub.services.outbox import utcnow
+    from hub.store.models import ContractVersion, RegistryAudit
+
+    v2 = contracts.schema_id("progress", 2)
+    broken = {**progress_v1(), "$id": v2, **poison}
+    with hub.transaction() as s:
+        s.add(ContractVersion(schema_id=v2, subject="progress", version=2, schema=broken,
+                              created_by="older-hub", created_at=utcnow()))
+        s.add(RegistryAudit(at=utcnow(), actor="older-hub", action="contract.register",
+                            target=v2, detail={}))
+    hub.catalog.invalidate()
+
+    hrss = members["hrss"].client(live_hub.url)
+    cid = case_id()
+    assert hrss.emit("application_submitted", cid,
+                     contracts.example("application"))["status"] == "accepted"
+    health = members["health"].client(live_hub.url)
+    data = {"item": "only_child_certificate", "status": "received",
+            "occurred_at": "2026-11-25T10:00:00Z"}
+    assert health.emit("item_progressed", cid, data)["status"] == "accepted"
+    with pytest.raises(HubHTTPError) as err:
+        health.emit("item_progressed", cid, {**data, "status": "in_progress"}, dataschema=v2)
+    assert err.value.status == 422
+    assert [(e["path"], e["code"]) for e in err.value.problem["errors"]] == [
+        ("$.dataschema", "contract_unavailable")]
+    notices = admin._call("GET", "/v1/admin/notices")["notices"]
+    assert any(n["kind"] == "contract_unavailable" and v2 in n["message"] for n in notices)
+    # the next registration takes the next number and works
+    new = progress_v1()
+    new["properties"]["channel"] = {"title": "渠道", "type": "string"}
+    assert admin._call("POST", "/v1/admin/contracts/progress/versions",
+                       {"schema": new}, JSON)["version"] == 3

@@ -158,3 +158,81 @@ def test_jwks_publishes_the_hub_key(live_hub, hub):  # type: ignore[no-untyped-d
     sm2_key = hub.keyring.current("sm")
     assert sm["kty"] == "EC" and sm["crv"] == "SM2" and sm["kid"] == sm2_key.keyid
     assert keys.public_from_jwk(sm) == sm2_key.private.public_key()
+
+
+@pytest.fixture
+def hub_with(hub_config):  # type: ignore[no-untyped-def]
+    """A second hub process on the same database with other settings, served over HTTP."""
+    from hub.bootstrap import init
+    from hub.http.app import create_app
+    from tests.conftest import LiveServer
+
+    started = []
+
+    def start(**overrides):  # type: ignore[no-untyped-def]
+        _, h = init(hub_config.with_overrides(**overrides))
+        srv = LiveServer(create_app(hub=h))
+        started.append((srv, h))
+        return srv
+
+    yield start
+    for srv, h in started:
+        srv.stop()
+        h.engine.dispose()
+
+
+def _event_count(hub) -> int:  # type: ignore[no-untyped-def]
+    from sqlalchemy import func, select
+
+    from hub.store.models import Event
+
+    with hub.transaction() as s:
+        return int(s.scalar(select(func.count()).select_from(Event)))
+
+
+def test_request_signed_for_another_hub_is_refused(live_hub, members, hub):  # type: ignore[no-untyped-def]
+    """A request signed for a staging hub, replayed here with its own Host header, is refused."""
+    body = _body()
+    staging = "http://staging-hub.example.cn/v1/events"
+    headers = _signed(members["hrss"], staging, body)
+    resp = _post(live_hub.url + "/v1/events", body, {**headers, "Host": "staging-hub.example.cn"})
+    assert resp.status_code == 401, resp.text
+    assert resp.json()["code"] == "wrong_authority" and resp.json()["detail_zh"]
+    assert _event_count(hub) == 0
+
+
+def test_configured_public_authority_is_the_only_one_accepted(hub_with, members, hub):  # type: ignore[no-untyped-def]
+    srv = hub_with(public_authority=("hub.retirement.js.gov.cn",))
+    local = srv.url + "/v1/events"
+    body = _body()
+    resp = _post(local, body, _signed(members["hrss"], local, body))
+    assert resp.status_code == 401 and resp.json()["code"] == "wrong_authority"
+    assert _event_count(hub) == 0
+    public = "http://hub.retirement.js.gov.cn/v1/events"
+    resp = _post(local, body, {**_signed(members["hrss"], public, body),
+                               "Host": "hub.retirement.js.gov.cn"})
+    assert resp.status_code == 202, resp.text
+    assert resp.json()["receipts"][0]["status"] == "accepted" and _event_count(hub) > 0
+
+
+def test_signature_window_comes_from_configuration(hub_with, members, hub):  # type: ignore[no-untyped-def]
+    """A signature made 90 s ago is fine under the default window and refused under 60 s."""
+    made = int(time.time()) - 90
+    body = _body()
+    short = hub_with(signature_window_s=60).url + "/v1/events"
+    resp = _post(short, body, _signed(members["hrss"], short, body, created=made))
+    assert resp.status_code == 401 and resp.json()["code"] == "signature_expired"
+    assert _event_count(hub) == 0
+    default = hub_with().url + "/v1/events"
+    resp = _post(default, body, _signed(members["hrss"], default, body, created=made))
+    assert resp.status_code == 202, resp.text
+
+
+@pytest.mark.parametrize("host", ["[", "[::1", "a b", "hub.example.cn:99999", "ä.example"])
+def test_a_malformed_host_header_is_refused_not_crashed(live_hub, members, hub, host):  # type: ignore[no-untyped-def]
+    body = _body()
+    url = live_hub.url + "/v1/events"
+    resp = _post(url, body, {**_signed(members["hrss"], url, body), "Host": host})
+    assert resp.status_code == 401, resp.text
+    assert resp.json()["code"] in ("wrong_authority", "signature_invalid")
+    assert _event_count(hub) == 0

@@ -495,3 +495,25 @@ def test_nonce_cache_expiry_and_threads():
     for t in threads:
         t.join()
     assert results.count(True) == 1 and results.count(False) == 15
+
+
+def test_authority_and_window_are_the_receivers_choice() -> None:
+    from hub.config import Config
+    from hub.security.signing import url_authority
+
+    assert url_authority("https://Hub.Example.CN:443/v1/feed?x=1") == "hub.example.cn"
+    assert url_authority("http://127.0.0.1:8080/v1") == "127.0.0.1:8080"
+    local = Config()
+    assert local.accepts_authority("127.0.0.1:5000") and local.accepts_authority("localhost")
+    assert not local.accepts_authority("staging.example.cn")
+    named = Config(host="hub.internal", port=8443)
+    assert named.accepts_authority("hub.internal:8443")
+    assert not named.accepts_authority("127.0.0.1:8443")
+    public = Config(public_authority=("hub.example.cn",))
+    assert public.accepts_authority("HUB.example.cn")
+    assert Config(public_authority=("hub.example.cn:443",)).accepts_authority("hub.example.cn")
+    assert not public.accepts_authority("127.0.0.1:8080")
+    env = Config.from_env({"HUB_PUBLIC_AUTHORITY": "a.example, b.example:8443",
+                           "HUB_SIGNATURE_WINDOW_S": "60"})
+    assert env.public_authority == ("a.example", "b.example:8443")
+    assert env.signature_window_s == 60
