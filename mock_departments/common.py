@@ -11,6 +11,7 @@ from typing import Any
 import requests
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from hub.logs import install as install_log_redaction
 from hub.security import keys
 
 CST = timezone(timedelta(hours=8))  # China Standard Time: what people see on a form
@@ -30,6 +31,7 @@ def event_id(*parts: str) -> str:
 def setup_logging(name: str, verbose: bool = False) -> logging.Logger:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format=f"%(asctime)s %(levelname)s {name} %(message)s")
+    install_log_redaction()
     # werkzeug's access log would print the request line only; keep it, it holds no personal data.
     return logging.getLogger(name)
 
