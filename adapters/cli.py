@@ -90,7 +90,7 @@ def build(unit: Unit, *, hub: str, member: str, key: Any, keyid: str,
     if callback_url:
         opts["callback_url"] = callback_url
     connector = unit.connector(opts)
-    table.require(connector.needs)
+    connector.validate(table)
     state = State(data_dir)
     kwargs: dict[str, Any] = {}
     if retry_schedule:

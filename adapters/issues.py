@@ -37,6 +37,12 @@ CATALOGUE: dict[str, tuple[str, str]] = {
                           "The city system's progress contradicts a result already reported"),
     "progress_invalid": ("城市系统的进度转换后不符合进度数据合同",
                          "The city system's progress does not satisfy the progress contract"),
+    "answer_not_ours": ("城市系统的答复所指不是本单位向该市发出的事项，已拒收",
+                        "A city answer does not name a request this unit sent to that city for "
+                        "that case; refused"),
+    "batch_file_refused": ("城市系统结果文件不是结果目录中的普通文件或超出大小限制，已拒收",
+                           "A city result file is not a regular file inside the outbox or is too "
+                           "large; refused"),
     "cancel_not_passed_on": ("事项取消通知无法转告城市系统，已在本单位记录",
                              "The cancellation could not be passed on to the city system; "
                              "recorded by the unit"),

@@ -14,6 +14,7 @@ import requests
 import contracts
 from adapters import community, health, hpf, medical
 from adapters.cli import Running, build
+from adapters.hpf import signing
 from adapters.routing import RoutingTable
 from tests.conftest import LiveServer
 
@@ -28,10 +29,12 @@ class City:
         from mock_departments.cities import community as c, health as h, hpf as f, medical as m
 
         self.code = code
+        self.secret = f"hpf-secret-of-city-{code}-for-tests"
         self.apps: dict[str, Any] = {}
         self.servers: dict[str, LiveServer] = {}
         base = {"city": code}
-        configs = {"hpf": (f, {"callback_delay_s": 0.05, **(hpf_config or {})}),
+        configs = {"hpf": (f, {"callback_delay_s": 0.05, "secret": self.secret,
+                               **(hpf_config or {})}),
                    "medical": (m, {}), "health": (h, {"interval_s": 0.1}),
                    "community": (c, {"process_delay_s": 0.05})}
         for name, (mod, extra) in configs.items():
@@ -42,7 +45,8 @@ class City:
         self.health_dir = root / code / "health"
 
     def route(self, name: str) -> dict[str, Any]:
-        return {"name": self.code, "hpf": {"url": self.servers["hpf"].url},
+        return {"name": self.code, "hpf": {"url": self.servers["hpf"].url,
+                                           "secret": self.secret},
                 "medical": {"url": self.servers["medical"].url},
                 "community": {"url": self.servers["community"].url},
                 "health": {"inbox": str(self.health_dir / "inbox"),
@@ -188,7 +192,10 @@ def test_hpf_callback_that_does_not_fit_is_reported(live_hub: Any, units: dict[s
     running = _start("hpf", live_hub, units, _routes(cities), tmp_path / "hpf")
     try:
         url = running.servers["callback"].url + "/hpf/callback"
-        resp = requests.post(url, json={"slbh": "GJJ-1", "blzt": "77"}, timeout=5)
+        body = json.dumps({"slbh": "GJJ-1", "blzt": "77"}).encode()
+        headers = signing.sign(cities["320400"].secret.encode(), "320400", "POST",
+                               "/hpf/callback", body)
+        resp = requests.post(url, data=body, headers=headers, timeout=5)
         assert resp.status_code == 400 and resp.json()["fhm"] == "99"
         errors = running.adapter.state.errors()
         assert [e["code"] for e in errors] == ["city_answer_invalid"]

@@ -20,6 +20,7 @@ from flask import Flask, Response, request
 from werkzeug.serving import make_server
 
 import contracts
+from adapters.hpf import signing
 from mock_departments.launcher import free_port
 from tests.unit.test_city_community import community_request
 from tests.unit.test_city_health import drop, health_row, read_result
@@ -27,6 +28,7 @@ from tests.unit.test_city_hpf import hpf_request
 from tests.unit.test_city_medical import medical_request
 
 ID_NUMBER = contracts.example("hpf-withdrawal-request")["person"]["id_number"]
+SECRET = "process-test-centre-secret"
 
 
 class StandIn:
@@ -89,7 +91,8 @@ def callbacks() -> Iterator[tuple[str, list[dict[str, Any]]]]:
 
     @app.post("/cb")
     def cb() -> Response:
-        calls.append({"token": request.headers.get("X-GJJ-Token"),
+        calls.append({"verified": signing.verify(SECRET.encode(), "POST", request.path,
+                                                 request.headers, request.get_data()) is None,
                       "body": json.loads(request.get_data(as_text=True))})
         return Response("{}", content_type="application/json")
 
@@ -108,19 +111,21 @@ def _wait(predicate: Any, timeout: float = 10.0) -> None:
         time.sleep(0.05)
 
 
-def test_hpf_process_calls_back_not_eligible_with_its_token(start: Any, callbacks: Any) -> None:
+def test_hpf_process_calls_back_not_eligible_signed(start: Any, callbacks: Any) -> None:
     url, calls = callbacks
-    hpf = start("hpf", "--city", "320400", "--token", "t0k", "--callback-url", url,
+    hpf = start("hpf", "--city", "320400", "--secret", SECRET, "--callback-url", url,
                 "--callback-delay-s", "0.1", "--not-eligible", f"{ID_NUMBER}:frozen")
     payload = contracts.example("hpf-withdrawal-request")
     doc, event_id = hpf_request(payload, "RT320400-20261125-000001"), str(uuid.uuid4())
-    headers = {"X-Hub-Event-Id": event_id, "X-GJJ-Token": "t0k"}
-    resp = requests.post(hpf.url + "/gjj/api/txtq/sq", json=doc, headers=headers, timeout=5)
+    raw = json.dumps(doc).encode()
+    headers = {"X-Hub-Event-Id": event_id, "Content-Type": "application/json",
+               **signing.sign(SECRET.encode(), "320400", "POST", "/gjj/api/txtq/sq", raw)}
+    resp = requests.post(hpf.url + "/gjj/api/txtq/sq", data=raw, headers=headers, timeout=5)
     assert resp.status_code == 202 and resp.json()["fhm"] == "01"
     _wait(lambda: len(calls) == 1)
-    assert calls[0]["token"] == "t0k"
+    assert calls[0]["verified"]
     assert (calls[0]["body"]["blzt"], calls[0]["body"]["yydm"]) == ("09", "E03")
-    again = requests.post(hpf.url + "/gjj/api/txtq/sq", json=doc, headers=headers, timeout=5)
+    again = requests.post(hpf.url + "/gjj/api/txtq/sq", data=raw, headers=headers, timeout=5)
     assert again.json()["cf"] == "1"
     assert hpf.admin("applied")["count"] == 1
     sent = [json.loads(e["body"]) for e in hpf.admin("received")["received"]]
