@@ -52,8 +52,13 @@ def limits(route: Any, options: dict[str, Any]) -> tuple[float, int]:
 
 
 def _socket_of(resp: requests.Response) -> socket.socket | None:
+    """The socket the body is read from (the connection's, or the response's own once
+    http.client has handed it over for a read-until-close body)."""
     conn = getattr(resp.raw, "_connection", None) or getattr(resp.raw, "connection", None)
     sock = getattr(conn, "sock", None)
+    if not isinstance(sock, socket.socket):
+        fp = getattr(getattr(resp.raw, "_fp", None), "fp", None)
+        sock = getattr(getattr(fp, "raw", None), "_sock", None)
     return sock if isinstance(sock, socket.socket) else None
 
 

@@ -235,3 +235,64 @@ def test_push_mode_verifies_the_hub_signature(hub: Any, live_hub: Any, make_memb
     finally:
         worker.stop()
         running.stop()
+
+
+def test_a_forged_hpf_callback_changes_no_case(live_hub: Any, units: dict[str, Any],
+                                               tmp_path: Path) -> None:
+    # the Changzhou centre accepts but holds its result; Wuxi is configured with its own secret
+    cz = City("320400", tmp_path / "cities", {"callback_delay_s": 3600})
+    wx = City("320200", tmp_path / "cities")
+    running = _start("hpf", live_hub, units, _routes({"320400": cz, "320200": wx}),
+                     tmp_path / "hpf")
+    try:
+        hrss = units["hrss"].client(live_hub.url)
+        cid = f"RT320400-20261125-{uuid.uuid4().hex[:6]}"
+        hrss.emit("application_submitted", cid, _application())
+        hrss.emit("approval_decided", cid, contracts.example("approval-result"))
+        (req,) = _wait(lambda: running.adapter.state.forwarded_requests())
+        assert req.city_reference
+        url = running.servers["callback"].url + "/hpf/callback"
+        result = {"slbh": req.city_reference, "ywlsh": cid, "sjid": req.event_id, "blzt": "02",
+                  "blztmc": "办结", "tqje": "99999999.99", "bjsj": "", "yydm": "", "yyxx": ""}
+
+        def post(doc: dict[str, Any], secret: str | None, city: str = "320400") -> Any:
+            raw = json.dumps(doc, ensure_ascii=False).encode()
+            headers = {"Content-Type": "application/json"}
+            if secret is not None:
+                headers.update(signing.sign(secret.encode(), city, "POST", "/hpf/callback", raw))
+            return requests.post(url, data=raw, headers=headers, timeout=5)
+
+        forged = [
+            post(result, None),                                         # no credential
+            post(result, "a-guessed-secret-of-enough-length"),          # wrong credential
+            post(result, cz.secret, city="320201"),                     # a city not configured
+            post({**result, "sjid": str(uuid.uuid4())}, cz.secret),     # unknown request
+            post({**result, "slbh": "GJJ320400-999999"}, cz.secret),    # not the centre's slbh
+            post({**result, "ywlsh": "RT320400-20261125-other"}, cz.secret),  # another case
+            post(result, wx.secret, city="320200"),                     # another city's request
+        ]
+        assert [r.status_code for r in forged] == [401, 401, 401, 422, 422, 422, 422]
+        # the callback with the Changzhou request's slbh alone, without naming the request
+        assert post({k: v for k, v in result.items() if k != "sjid"},
+                    cz.secret).status_code == 400
+        statuses = [e["envelope"]["data"]["status"]
+                    for e in running.adapter.state.outgoing("progress")]
+        assert statuses == ["received"]
+        assert running.adapter.state.progress_statuses(req.event_id) == {"received"}
+        refused = [e["code"] for e in running.adapter.state.errors() if e["case_id"] is None]
+        assert sorted(refused) == ["answer_not_ours"] * 3 + ["city_answer_invalid",
+                                                             "progress_for_unknown_item"]
+        assert all(e["case_id"] is None for e in running.adapter.state.errors())
+        assert not running.adapter.state.outgoing("issue")          # nothing sent on the case
+        _wait(lambda: all(e["state"] == "published"
+                          for e in running.adapter.state.outgoing()))
+        item = {i["code"]: i for i in hrss.case(cid)["items"]}["hpf_withdrawal"]
+        assert item["state"] not in ("completed", "standalone")
+        assert "result" not in item or not item["result"]
+        # the genuine answer, signed by the Changzhou centre for its own request, is applied
+        assert post(result, cz.secret).status_code == 200
+        assert "completed" in running.adapter.state.progress_statuses(req.event_id)
+    finally:
+        running.stop()
+        cz.close()
+        wx.close()
