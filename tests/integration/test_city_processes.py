@@ -178,3 +178,55 @@ def test_community_process_receives_then_poll_assigns(start: Any) -> None:
     assert requests.get(poll, timeout=5).json()["assigned"]["community"] == "示例社区"
     requests.post(community.url + "/admin/behaviour", json={"mode": "error"}, timeout=5)
     assert requests.get(poll, timeout=5).status_code == 500
+
+
+APPLICANT = contracts.example("application")
+CLEAR = [APPLICANT["applicant"]["id_number"], APPLICANT["applicant"]["mobile"],
+         APPLICANT["applicant"]["household_address"],
+         APPLICANT["socialized_management"]["residence"]["phone"],
+         APPLICANT["socialized_management"]["residence"]["address"]["detail"],
+         APPLICANT["socialized_management"]["contact_1"]["address"]["detail"]]
+
+
+def test_malformed_input_leaves_no_personal_data_or_forged_line_in_any_log(start: Any) -> None:
+    """Each stand-in process driven down its malformed-input paths; then every log is read."""
+    a, s = APPLICANT["applicant"], APPLICANT["socialized_management"]
+    smuggled = (f"{a['id_number']} {a['mobile']} {a['household_address']} "
+                f"{s['residence']['phone']}\nINFO forged line")
+    health = start("health", "--interval-s", "0.1", "-v")
+    # a file name with a newline, rows whose 事件编号 carry the applicant's data
+    inbox = health.data_dir / "inbox"
+    rows = [["B1", smuggled, a["name"], a["id_number"], "男", "是", "202610"],
+            ["B1", f"{a['mobile']}", a["name"], "not-an-id", "男", "是", "202610"],
+            ["B1", s["contact_1"]["address"]["detail"], a["name"], a["id_number"], "?", "是",
+             "2026-10"]]
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\r\n").writerows(
+        [["批次号", "事件编号", "姓名", "身份证号", "性别", "是否持证", "退休年月"], *rows])
+    name = "DSZN_320400_20260922103005_B1\nINFO forged file.csv"
+    (inbox / (name + ".tmp")).write_bytes(b"\xef\xbb\xbf" + buf.getvalue().encode("utf-8"))
+    (inbox / (name + ".tmp")).rename(inbox / name)
+    _wait(lambda: any(health.data_dir.joinpath("outbox").iterdir()))
+    community = start("community", "--process-delay-s", "0.1", "-v")
+    body = community_request(contracts.example("socialized-management-request"),
+                             smuggled)
+    requests.post(community.url + "/sqfw/v1/enrolments", json=body, timeout=5,
+                  headers={"Idempotency-Key": str(uuid.uuid4())})
+    requests.post(community.url + "/sqfw/v1/enrolments", json={**body, "regionCode": "x"},
+                  timeout=5, headers={"Idempotency-Key": str(uuid.uuid4())})
+    medical = start("medical", "-v")
+    requests.post(medical.url + "/ybj/ws/ZtxService", timeout=5,
+                  data=f"<Envelope><Body><ZtxRequest><CertNo>{a['id_number']}</CertNo>"
+                       f"<Addr>{a['household_address']}</Addr>".encode())
+    hpf = start("hpf", "--secret", SECRET, "-v")
+    raw = json.dumps({"zjhm": a["id_number"], "sjhm": a["mobile"],
+                      "dz": a["household_address"]}, ensure_ascii=False).encode()
+    requests.post(hpf.url + "/gjj/api/txtq/sq", data=raw, timeout=5,
+                  headers={"X-Hub-Event-Id": f"{a['id_number']} {a['mobile']}"})
+    for proc in (health, community, medical, hpf):
+        assert proc.stop() == 0
+        text = proc.log_path.read_text("utf-8")
+        for clear in CLEAR:
+            assert clear not in text, (proc.log_path.name, clear)
+        assert not any(line.startswith("INFO forged") for line in text.splitlines())
+    assert "forged" in health.log_path.read_text("utf-8")  # the paths were logged, escaped
