@@ -97,7 +97,7 @@ class CityConnector:
     #: routing-table keys every city entry must have for this connector
     needs: tuple[str, ...] = ()
 
-    def validate(self, routes: "RoutingTable") -> None:
+    def validate(self, routes: RoutingTable) -> None:
         """Fail at start-up when a city entry lacks what this transport needs."""
         routes.require(self.needs)
 

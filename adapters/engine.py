@@ -266,8 +266,8 @@ class Adapter:
         if isinstance(a, CityProblem) and not a.request_event_id and a.city_reference:
             batch = [r for r in self.state.requests_by_reference(a.city_reference)
                      if route is None or r.city_code == route.city_code]
-            for req in batch:  # a problem with a whole batch concerns each of its requests
-                self.report(a.issue, request=req, key=a.key or a.issue.detail)
+            for member in batch:  # a problem with a whole batch concerns each of its requests
+                self.report(a.issue, request=member, key=a.key or a.issue.detail)
             if batch:
                 return True
         req = self._find(a, default_request, route)

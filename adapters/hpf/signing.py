@@ -43,9 +43,12 @@ def sign(secret: bytes, city_code: str, method: str, path: str, body: bytes,
             SIGNATURE_HEADER: signature(secret, method, path, ts, body)}
 
 
-def verify(secret: bytes, method: str, path: str, headers: Mapping[str, str], body: bytes,
+def verify(secret: bytes, method: str, path: str, headers: Any, body: bytes,
            now: float | None = None, window_s: float = WINDOW_S) -> str | None:
-    """None when the message is signed by this secret within the window, else why not."""
+    """None when the message is signed by this secret within the window, else why not.
+
+    `headers` is anything with a case-insensitive `get` (werkzeug's or requests' headers).
+    """
     ts = headers.get(TIME_HEADER) or ""
     given = headers.get(SIGNATURE_HEADER) or ""
     if not ts.isascii() or not ts.isdigit() or len(ts) > 12:

@@ -273,10 +273,9 @@ def test_a_poll_answer_naming_another_request_is_refused(
 
 # ----- medical: XML --------------------------------------------------------------------------
 def _envelope(msg_id: str, result: str = "1") -> str:
-    return ('<Envelope><Header><MsgId>%s</MsgId></Header><Body><ZtxResponse><RetCode>0</RetCode>'
-            '<BizNo>YB320400-000001</BizNo><Result>%s</Result>'
-            '<HandleTime>2026-09-22 10:30:05</HandleTime></ZtxResponse></Body></Envelope>'
-            % (msg_id, result))
+    return (f"<Envelope><Header><MsgId>{msg_id}</MsgId></Header><Body><ZtxResponse>"
+            f"<RetCode>0</RetCode><BizNo>YB320400-000001</BizNo><Result>{result}</Result>"
+            f"<HandleTime>2026-09-22 10:30:05</HandleTime></ZtxResponse></Body></Envelope>")
 
 
 @pytest.mark.parametrize("encoding", ["utf-8", "utf-16", "utf-16-le", "utf-16-be"])

@@ -147,7 +147,7 @@ def test_query_says_accepted_until_the_result_is_ready(tmp_path: Path,
         assert _query(c, f"slbh={slbh}").get_json()["blzt"] == "01"
         time.sleep(0.5)
         assert _query(c, f"slbh={slbh}").get_json()["blzt"] == "02"
-        assert _query(c, f"slbh=GJJ-none").status_code == 404
+        assert _query(c, "slbh=GJJ-none").status_code == 404
     finally:
         app.extensions["city"].close()
 
