@@ -30,6 +30,7 @@ from adapters.community.connector import CommunityConnector
 from adapters.engine import Adapter
 from adapters.health import convert as health_convert
 from adapters.health.connector import HealthConnector
+from adapters.hpf import signing
 from adapters.issues import ConversionError
 from adapters.medical import convert as medical_convert
 from adapters.routing import RoutingTable
@@ -366,3 +367,92 @@ def test_an_answer_above_the_cap_is_refused() -> None:
             cityhttp.call(requests.Session(), "GET", srv.url, deadline_s=5, max_bytes=100_000)
     finally:
         srv.close()
+
+
+# ----- hpf: signed queries, one at a time -------------------------------------------------------
+HPF_SECRET = "edge-test-centre-secret-320400"
+
+
+class FakeCentre:
+    """A centre over real HTTP that checks the adapter's signature and answers queries as told."""
+
+    def __init__(self) -> None:
+        self.query: dict[str, Any] = {}          # slbh -> "hang" | "garbage" | None (completed)
+        self.unsigned = 0
+        self.cases: dict[str, tuple[str, str]] = {}   # slbh -> (event id, ywlsh)
+        app = Flask("centre")
+
+        def signed() -> bool:
+            path = request.path + (f"?{request.query_string.decode()}"
+                                   if request.query_string else "")
+            ok = signing.verify(HPF_SECRET.encode(), request.method, path, request.headers,
+                                request.get_data()) is None
+            self.unsigned += not ok
+            return ok
+
+        @app.post("/gjj/api/txtq/sq")
+        def apply() -> Response:
+            if not signed():
+                return Response('{"fhm": "98"}', 401, content_type="application/json")
+            slbh = f"GJJ320400-{len(self.cases) + 1:06d}"
+            self.cases[slbh] = (request.headers["X-Hub-Event-Id"], request.get_json()["ywlsh"])
+            return Response(json.dumps({"fhm": "01", "slbh": slbh}), 202,
+                            content_type="application/json")
+
+        @app.get("/gjj/api/txtq/cx")
+        def query() -> Response:
+            if not signed():
+                return Response('{"fhm": "98"}', 401, content_type="application/json")
+            slbh = request.args["slbh"]
+            how = self.query.get(slbh)
+            if how == "hang":
+                time.sleep(3)
+            if how == "garbage":
+                return Response("{not json", 200, content_type="application/json")
+            sjid, ywlsh = self.cases[slbh]
+            return Response(json.dumps({"slbh": slbh, "ywlsh": ywlsh, "sjid": sjid,
+                                        "blzt": "02", "tqje": "100.00", "bjsj": ""}), 200,
+                            content_type="application/json")
+
+        self.server = LiveServer(app)
+
+
+def test_hpf_queries_are_signed_and_one_failing_query_does_not_hold_up_the_others(
+        tmp_path: Path) -> None:
+    from adapters.hpf.connector import HpfConnector
+
+    centre = FakeCentre()
+    try:
+        routes = {"320400": {"name": "常州", "url": centre.server.url, "secret": HPF_SECRET,
+                             "deadline_s": 0.5}}
+        unit = Unit(name="hpf", item="hpf_withdrawal", handler="测试经办",
+                    connector=lambda o: HpfConnector(o))
+        hub = FakeHub("hpf")
+        a = Adapter(unit, hub, RoutingTable.from_mapping(routes, "hpf"),
+                    State(tmp_path / "adapter"), HpfConnector({"query_after_s": 0}),
+                    retry_schedule=(0.0,))
+        evs = []
+        for _ in range(3):
+            ev = _event_hpf()
+            hub.add(ev)
+            a.intake(ev)
+            evs.append(ev)
+        a.forward_due()
+        hanging, broken, fine = (a.state.request(e["id"]) for e in evs)
+        assert hanging and broken and fine
+        centre.query.update({hanging.city_reference: "hang", broken.city_reference: "garbage"})
+        a.collect()
+        assert a.state.progress_statuses(fine.event_id) == {"received", "completed"}
+        assert a.state.progress_statuses(hanging.event_id) == {"received"}
+        (problem,) = a.state.errors()
+        assert problem["code"] == "city_answer_invalid" and problem["case_id"] == broken.case_id
+        assert centre.unsigned == 0
+    finally:
+        centre.server.stop()
+
+
+def _event_hpf() -> dict[str, Any]:
+    d = contracts.item("hpf_withdrawal")
+    return {"specversion": "1.0", "id": str(uuid.uuid4()), "type": d["request_type"],
+            "source": "retirement-hub", "subject": f"RT320400-20261125-{uuid.uuid4().hex[:6]}",
+            "data": contracts.example("hpf-withdrawal-request") | {"city_code": "320400"}}
