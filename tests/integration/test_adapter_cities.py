@@ -296,3 +296,58 @@ def test_a_forged_hpf_callback_changes_no_case(live_hub: Any, units: dict[str, A
         running.stop()
         cz.close()
         wx.close()
+
+
+def test_the_adapter_process_logs_no_personal_data_from_hostile_callbacks(
+        live_hub: Any, units: dict[str, Any], cities: dict[str, City], tmp_path: Path) -> None:
+    """`python -m adapters.hpf` fed malformed and forged callbacks carrying the applicant's data."""
+    import subprocess
+    import sys
+
+    from hub.security import keys
+    from mock_departments.launcher import free_port
+
+    applicant = contracts.example("application")["applicant"]
+    clear = [applicant["id_number"], applicant["mobile"], applicant["household_address"]]
+    m = units["hpf"]
+    key_path = tmp_path / "hpf.pem"
+    key_path.write_bytes(keys.private_key_pem(m.key))
+    routes = tmp_path / "routes.json"
+    routes.write_text(json.dumps(_routes(cities), ensure_ascii=False), "utf-8")
+    port = free_port()
+    log_path = tmp_path / "adapter.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "adapters.hpf", "--hub", live_hub.url, "--member", m.id,
+             "--key", str(key_path), f"--keyid={m.keyid}", "--routes", str(routes),
+             "--data-dir", str(tmp_path / "state"), "--callback-port", str(port), "-v"],
+            stdout=log, stderr=subprocess.STDOUT)
+        try:
+            url = f"http://127.0.0.1:{port}/hpf/callback"
+            _wait(lambda: "listening on" in log_path.read_text("utf-8", "replace"))
+            secret = cities["320400"].secret.encode()
+            smuggled = " ".join(clear) + "\nINFO adapter:hpf forged line"
+            bodies = [
+                {"slbh": smuggled, "sjid": smuggled, "blzt": "02", "tqje": "1.00"},
+                {"slbh": "GJJ-1", "sjid": str(uuid.uuid4()), "blzt": smuggled},
+                {"slbh": "GJJ-1", "sjid": smuggled, "blzt": "02", "tqje": smuggled},
+            ]
+            for doc in bodies:
+                raw = json.dumps(doc, ensure_ascii=False).encode()
+                signed = signing.sign(secret, "320400", "POST", "/hpf/callback", raw)
+                assert requests.post(url, data=raw, headers=signed, timeout=5).status_code in (
+                    400, 422)
+                assert requests.post(url, data=raw, timeout=5).status_code == 401
+            assert requests.post(url, data=b"\xff" + smuggled.encode(), timeout=5,
+                                 headers=signing.sign(secret, "320400", "POST",
+                                                      "/hpf/callback",
+                                                      b"\xff" + smuggled.encode())
+                                 ).status_code == 400
+        finally:
+            proc.terminate()
+            proc.wait(10)
+    text = log_path.read_text("utf-8")
+    assert "city_answer_invalid" in text or "progress_for_unknown_item" in text
+    for value in clear:
+        assert value not in text, value
+    assert not any(line.startswith("INFO adapter:hpf forged") for line in text.splitlines())
