@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass
 
 from hub.domain.idnumber import mask, mask_phone
+from hub.logs import redact
 
 ISSUE_EVENT_KEY = "issue_reported"
 ISSUE_TYPE = "cn.gov.js.retirement.case.issue-reported.v1"
@@ -53,9 +54,9 @@ _MOBILE = re.compile(r"(?<![0-9])1[3-9][0-9]{9}(?![0-9])")
 
 
 def mask_personal(text: str) -> str:
-    """ID numbers and mobile numbers in free text masked, for logs and issue details."""
+    """ID numbers, phones, addresses and bank cards in free text masked, for issue details."""
     text = _ID.sub(lambda m: mask(m.group(0)), text)
-    return _MOBILE.sub(lambda m: mask_phone(m.group(0)), text)
+    return redact(_MOBILE.sub(lambda m: mask_phone(m.group(0)), text))
 
 
 @dataclass(frozen=True)
