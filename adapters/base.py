@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Union
 
 from adapters.issues import ConversionError, Issue
-from adapters.routing import Route
+from adapters.routing import Route, RoutingTable
 from adapters.state import Request
 
 if TYPE_CHECKING:
@@ -43,6 +43,8 @@ class CityProgress:
     data: dict[str, Any]
     request_event_id: str | None = None
     city_reference: str | None = None
+    #: the case as the city echoes it (our business serial), checked against the request's case
+    case_reference: str | None = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ class CityProblem:
     request_event_id: str | None = None
     city_reference: str | None = None
     key: str = ""
+    case_reference: str | None = None
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,7 @@ class Resend:
 
     request_event_id: str
     detail: str = ""
+    city_reference: str | None = None
 
 
 Answer = Union[CityProgress, CityProblem, Resend]
@@ -82,12 +86,20 @@ class CityRejected(Exception):
     """The city refused the request as malformed: retrying the same bytes cannot help."""
 
 
+class ForeignAnswer(CityUnavailable):
+    """A synchronous answer that names another request than the one sent: refused, retried."""
+
+
 # ----- the connector port ---------------------------------------------------------------------
 class CityConnector:
     """One city system's transport. Subclasses override `forward`; the rest is optional."""
 
     #: routing-table keys every city entry must have for this connector
     needs: tuple[str, ...] = ()
+
+    def validate(self, routes: RoutingTable) -> None:
+        """Fail at start-up when a city entry lacks what this transport needs."""
+        routes.require(self.needs)
 
     def forward(self, route: Route, request: Request) -> Forwarded:
         raise NotImplementedError

@@ -25,6 +25,7 @@ from adapters.push import HubKeys, create_push_app
 from adapters.routing import RoutingError, RoutingTable
 from adapters.state import State
 from hub.client import HubClient
+from hub.logs import install as install_log_redaction
 from hub.security import keys
 
 log = logging.getLogger("adapter")
@@ -89,7 +90,7 @@ def build(unit: Unit, *, hub: str, member: str, key: Any, keyid: str,
     if callback_url:
         opts["callback_url"] = callback_url
     connector = unit.connector(opts)
-    table.require(connector.needs)
+    connector.validate(table)
     state = State(data_dir)
     kwargs: dict[str, Any] = {}
     if retry_schedule:
@@ -129,6 +130,7 @@ def main(unit: Unit, argv: list[str] | None = None,
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if a.verbose else logging.INFO,
                         format=f"%(asctime)s %(levelname)s adapter:{a.member} %(message)s")
+    install_log_redaction()
     try:
         running = build(unit, hub=a.hub, member=a.member, key=keys.load_private_key(a.key),
                         keyid=a.keyid, routes=a.routes, data_dir=a.data_dir,

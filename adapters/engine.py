@@ -32,6 +32,7 @@ from adapters.base import (
     CityProgress,
     CityRejected,
     CityUnavailable,
+    ForeignAnswer,
     Forwarded,
     Resend,
     Unit,
@@ -190,7 +191,8 @@ class Adapter:
             self.state.mark_forwarded(req.event_id, outcome.city_reference)
             log.info("%s: case %s forwarded to %s (%s)", self.member, req.case_id, route.name,
                      outcome.city_reference)
-            self.receive(outcome.answers, default_request=self.state.request(req.event_id))
+            self.receive(outcome.answers, default_request=self.state.request(req.event_id),
+                         route=route)
         elif isinstance(outcome, ConversionError):
             self.state.mark_request(req.event_id, "invalid", outcome.detail)
             self.report(outcome.issue(city=route.city_code), request=req)
@@ -198,6 +200,8 @@ class Adapter:
             self.state.mark_request(req.event_id, "rejected", str(outcome))
             self.report(Issue.of("city_rejected", str(outcome)), request=req)
         else:
+            if isinstance(outcome, ForeignAnswer):
+                self.refuse(str(outcome), route)
             detail = f"{type(outcome).__name__}: {outcome}"
             n = self.state.retry_later(req.event_id, detail,
                                        self.retry_schedule[min(req.attempts,
@@ -238,40 +242,82 @@ class Adapter:
             except CityUnavailable as exc:
                 log.info("%s: %s not reachable for results: %s", self.member, route.name, exc)
                 continue
-            self.receive(answers)
+            self.receive(answers, route=route)
             self.connector.collected(route)
             n += len(answers)
         return n
 
-    def receive(self, answers: Iterable[Answer], default_request: Request | None = None) -> None:
-        """Apply what a city said (a synchronous answer, a callback, a result file)."""
+    def receive(self, answers: Iterable[Answer], default_request: Request | None = None, *,
+                route: Route | None = None) -> int:
+        """Apply what a city said (a synchronous answer, a callback, a result file, a poll).
+
+        `route` is the city the answers came from (who signed the callback, whose outbox or
+        server was read): an answer is applied only to a request this adapter sent to that city,
+        for the case it names; anything else is refused. Returns the number refused.
+        """
+        refused = 0
         with self._answers:
             for a in answers:
-                self._receive_one(a, default_request)
+                refused += not self._receive_one(a, default_request, route)
+        return refused
 
-    def _receive_one(self, a: Answer, default_request: Request | None) -> None:
+    def _receive_one(self, a: Answer, default_request: Request | None,
+                     route: Route | None) -> bool:
         if isinstance(a, CityProblem) and not a.request_event_id and a.city_reference:
-            batch = self.state.requests_by_reference(a.city_reference)
-            for req in batch:  # a problem with a whole batch concerns each of its requests
-                self.report(a.issue, request=req, key=a.key or a.issue.detail)
+            batch = [r for r in self.state.requests_by_reference(a.city_reference)
+                     if route is None or r.city_code == route.city_code]
+            for member in batch:  # a problem with a whole batch concerns each of its requests
+                self.report(a.issue, request=member, key=a.key or a.issue.detail)
             if batch:
-                return
-        req = self._find(a, default_request)
+                return True
+        req = self._find(a, default_request, route)
+        if req is not None:
+            why = self._not_ours(a, req, route)
+            if why is not None:
+                self.refuse(f"{why}: {_describe(a)}", route)
+                return False
         if isinstance(a, CityProblem):
             self.report(a.issue, request=req, key=a.key or a.issue.detail)
-        elif isinstance(a, Resend):
+            return True
+        if isinstance(a, Resend):
             if req is not None and self.state.requeue(req.event_id, a.detail):
                 log.info("%s: case %s to be sent again: %s", self.member, req.case_id, a.detail)
         else:
-            self._progress(a, req)
+            self._progress(a, req)  # naming no request: reported against nothing
+        return req is not None
 
-    def _find(self, a: Answer, default: Request | None) -> Request | None:
+    def _find(self, a: Answer, default: Request | None, route: Route | None) -> Request | None:
         if a.request_event_id:
             return self.state.request(a.request_event_id)
         ref = getattr(a, "city_reference", None)
         if ref:
-            return self.state.request_by_reference(ref)
+            found = [r for r in self.state.requests_by_reference(ref)
+                     if route is None or r.city_code == route.city_code]
+            return found[0] if len(found) == 1 else None
         return default
+
+    @staticmethod
+    def _not_ours(a: Answer, req: Request, route: Route | None) -> str | None:
+        """Why an answer does not answer this request sent to that city by this adapter, or None.
+
+        (An answer naming no known request at all is reported by the caller, against nothing.)
+        """
+        if route is not None and req.city_code != route.city_code:
+            return f"it names a request sent to another city than {route.city_code}"
+        if isinstance(a, CityProgress) and req.state not in ("forwarded", "cancelled"):
+            return f"it names a request in state {req.state}"
+        ref = getattr(a, "city_reference", None)
+        if ref and req.city_reference and ref != req.city_reference:
+            return "its reference is not the one the city gave for that request"
+        case = getattr(a, "case_reference", None)
+        if case and case != req.case_id[:64]:
+            return "it names another case than the request's"
+        return None
+
+    def refuse(self, detail: str, route: Route | None) -> None:
+        """Record an answer that is not ours: locally, against no case (its claims are unproven)."""
+        self.report(Issue.of("answer_not_ours", detail), city_code=route.city_code
+                    if route else None)
 
     def _progress(self, a: CityProgress, req: Request | None) -> None:
         if req is None or req.state not in ("forwarded", "cancelled"):
@@ -312,10 +358,10 @@ class Adapter:
 
     # ----- problems ------------------------------------------------------------------------
     def report(self, issue: Issue, *, request: Request | None = None, case_id: str | None = None,
-               key: str = "") -> None:
+               key: str = "", city_code: str | None = None) -> None:
         """Keep a problem locally and, when its case is known, queue an issue report to the hub."""
         case_id = case_id or (request.case_id if request else None)
-        city = request.city_code if request else None
+        city = request.city_code if request else city_code
         item = request.item if request else self.unit.item
         envelope = None
         if case_id:
@@ -376,3 +422,10 @@ def _issue_event(member: str, case_id: str, data: dict[str, Any], event_id: str)
         ev = make_event(member, "item_progressed", case_id, data, event_id=event_id)
         ev.update(type=ISSUE_TYPE, dataschema=ISSUE_CONTRACT)
         return ev
+
+
+def _describe(a: Answer) -> str:
+    """What an answer claims, for the record of a refusal (no personal data: ids and codes)."""
+    status = a.data.get("status") if isinstance(a, CityProgress) else type(a).__name__
+    return (f"event={a.request_event_id} reference={getattr(a, 'city_reference', None)} "
+            f"case={getattr(a, 'case_reference', None)} answer={status}")[:500]

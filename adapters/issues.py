@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass
 
 from hub.domain.idnumber import mask, mask_phone
+from hub.logs import redact
 
 ISSUE_EVENT_KEY = "issue_reported"
 ISSUE_TYPE = "cn.gov.js.retirement.case.issue-reported.v1"
@@ -37,6 +38,12 @@ CATALOGUE: dict[str, tuple[str, str]] = {
                           "The city system's progress contradicts a result already reported"),
     "progress_invalid": ("城市系统的进度转换后不符合进度数据合同",
                          "The city system's progress does not satisfy the progress contract"),
+    "answer_not_ours": ("城市系统的答复所指不是本单位向该市发出的事项，已拒收",
+                        "A city answer does not name a request this unit sent to that city for "
+                        "that case; refused"),
+    "batch_file_refused": ("城市系统结果文件不是结果目录中的普通文件或超出大小限制，已拒收",
+                           "A city result file is not a regular file inside the outbox or is too "
+                           "large; refused"),
     "cancel_not_passed_on": ("事项取消通知无法转告城市系统，已在本单位记录",
                              "The cancellation could not be passed on to the city system; "
                              "recorded by the unit"),
@@ -47,9 +54,9 @@ _MOBILE = re.compile(r"(?<![0-9])1[3-9][0-9]{9}(?![0-9])")
 
 
 def mask_personal(text: str) -> str:
-    """ID numbers and mobile numbers in free text masked, for logs and issue details."""
+    """ID numbers, phones, addresses and bank cards in free text masked, for issue details."""
     text = _ID.sub(lambda m: mask(m.group(0)), text)
-    return _MOBILE.sub(lambda m: mask_phone(m.group(0)), text)
+    return redact(_MOBILE.sub(lambda m: mask_phone(m.group(0)), text))
 
 
 @dataclass(frozen=True)

@@ -100,7 +100,7 @@ class RoutingTable:
                    for r in table)
 
 
-_PATH_KEYS = ("inbox", "outbox", "archive")
+_PATH_KEYS = ("inbox", "outbox", "archive", "secret_file")
 
 
 def _resolve_paths(settings: Mapping[str, Any], base: Path) -> dict[str, Any]:

@@ -291,6 +291,10 @@ class State:
                               (envelope["id"],)).fetchone():
                     return False
                 self._queue(db, "issue", case_id or "", envelope)
+            elif db.execute("SELECT 1 FROM errors WHERE hub_event_id IS NULL AND code = ? AND "
+                            "detail IS ? AND city_code IS ? AND case_id IS ?",
+                            (code, detail, city_code, case_id)).fetchone():
+                return False  # the same problem found again (each round of polling)
             db.execute(
                 "INSERT INTO errors (occurred_at, case_id, request_event_id, item, city_code, "
                 "code, message_zh, message_en, detail, hub_event_id) "

@@ -16,6 +16,7 @@ from rich.table import Table
 from hub.bootstrap import NotInitialised, bootstrap, init as init_hub
 from hub.config import Config
 from hub.domain.errors import DomainError
+from hub.logs import install as install_log_redaction
 from hub.security import keys
 
 
@@ -38,6 +39,7 @@ def main(verbose: bool) -> None:
     """Retirement one-thing data-exchange hub. Configuration: HUB_* environment variables."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    install_log_redaction()
 
 
 @main.command()

@@ -6,6 +6,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from hub.logs import install as install_log_redaction
 from hub.security.jwks import HubKeys  # noqa: F401  (re-exported: the one JWKS fetcher)
 
 CST = timezone(timedelta(hours=8))  # China Standard Time: what people see on a form
@@ -25,6 +26,7 @@ def event_id(*parts: str) -> str:
 def setup_logging(name: str, verbose: bool = False) -> logging.Logger:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format=f"%(asctime)s %(levelname)s {name} %(message)s")
+    install_log_redaction()
     # werkzeug's access log would print the request line only; keep it, it holds no personal data.
     return logging.getLogger(name)
 

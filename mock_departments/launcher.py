@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -283,11 +284,23 @@ class Stack:
                 continue
             cs = CitySystem(city, system, free_port(), self.workdir / "cities" / city / system)
             self.city_systems[(city, system)] = cs
+            secret = (["--secret-file", str(self.hpf_secret_file(city))] if system == "hpf"
+                      else [])
             self.spawn(cs.name, [sys.executable, "-m", f"mock_departments.cities.{system}",
                                  "--port", str(cs.port), "--data-dir", str(cs.data_dir),
-                                 "--city", city, *(["-v"] if self.verbose else []),
+                                 "--city", city, *secret, *(["-v"] if self.verbose else []),
                                  *CITY_SPEED[system], *self.city_args.get(system, []),
                                  *self.city_args.get(f"{system}@{city}", [])])
+
+    def hpf_secret_file(self, city: str) -> Path:
+        """The file holding this city's hpf signing secret (created once, owner-only)."""
+        path = self.workdir / "secrets" / f"hpf-{city}.secret"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(secrets.token_urlsafe(32))
+        return path
 
     def city(self, system: str, city: str = "320400") -> CitySystem:
         return self.city_systems[(city, system)]
@@ -299,7 +312,7 @@ class Stack:
             s = {system: self.city_systems[(city, system)] for system in CITY_SYSTEMS}
             doc[city] = {
                 "name": self.city_names.get(city, city),
-                "hpf": {"url": s["hpf"].url},
+                "hpf": {"url": s["hpf"].url, "secret_file": str(self.hpf_secret_file(city))},
                 "medical": {"url": s["medical"].url},
                 "community": {"url": s["community"].url},
                 "health": {"inbox": str(s["health"].data_dir / "inbox"),

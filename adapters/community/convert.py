@@ -152,4 +152,6 @@ def from_poll(doc: Any) -> CityProgress:
             "message_en": f"The community service agency could not enrol the retiree ({code})"})
     else:
         raise ConversionError(f"unknown state {state!r}")
-    return CityProgress(data, city_reference=ticket)
+    serial = doc.get("bizSerial")
+    return CityProgress(data, city_reference=ticket,
+                        case_reference=serial if isinstance(serial, str) and serial else None)

@@ -49,12 +49,20 @@ def to_row(payload: dict[str, Any], event_id: str, batch: str) -> list[str]:
             ym_to_city(need(payload, "retirement_month"))]
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(cell: str) -> str:
+    """A cell a spreadsheet would run as a formula, made text (OWASP CSV injection rule)."""
+    return "'" + cell if cell.startswith(FORMULA_START) else cell
+
+
 def to_csv(rows: list[list[str]]) -> bytes:
-    """A request file: UTF-8 with BOM, CRLF, the Chinese header row first."""
+    """A request file: UTF-8 with BOM, CRLF, the Chinese header row first; no formula cells."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\r\n")
     w.writerow(REQUEST_HEADER)
-    w.writerows(rows)
+    w.writerows([neutralise(c) for c in row] for row in rows)
     return buf.getvalue().encode("utf-8-sig")
 
 
@@ -107,7 +115,8 @@ def from_result_row(row: list[str], name: str, line: int) -> Answer:
     if len(row) != len(RESULT_HEADER):
         event_id = row[1].strip() if len(row) > 1 and _looks_like_id(row[1]) else None
         return _problem("batch_row_invalid", f"{name} line {line}: {len(row)} columns, "
-                        f"expected {len(RESULT_HEADER)}", event_id=event_id, key=key)
+                        f"expected {len(RESULT_HEADER)}", event_id=event_id, key=key,
+                        reference=ref if event_id else None)
     _batch, event_id, _id_number, result, code, message, at = (c.strip() for c in row)
     if result == "不予登记" and code == "E100":  # the whole file was refused
         return _problem("batch_file_invalid", f"{name}: {code} {message}", reference=ref,
@@ -119,23 +128,23 @@ def from_result_row(row: list[str], name: str, line: int) -> Answer:
         when = dt_from_city(at)
     except ConversionError as exc:
         return _problem("batch_row_invalid", f"{name} line {line}: {exc.detail}",
-                        event_id=event_id, key=key)
+                        event_id=event_id, key=key, reference=ref)
     if result == "登记成功" and code == "00":
         return CityProgress({"status": "completed", "occurred_at": when, "result": {
             "note_zh": (message or "已登记")[:500],
             "note_en": _note_en(message),
-            "reference": ref[:64]}}, request_event_id=event_id)
+            "reference": ref[:64]}}, request_event_id=event_id, city_reference=ref)
     if result == "不予登记" and code:
         prefix = "health_refused" if code.startswith("E2") else "health_row_rejected"
         return CityProgress({"status": "failed", "occurred_at": when, "reason": {
             "code": reason_code(code, {}, prefix),
             "message_zh": (message or "卫健委不予登记")[:500],
             "message_en": f"The health commission did not record the row ({code})"}},
-            request_event_id=event_id)
+            request_event_id=event_id, city_reference=ref)
     if result == "处理失败":
-        return Resend(event_id, f"{name} line {line}: {code} {message}")
+        return Resend(event_id, f"{name} line {line}: {code} {message}", city_reference=ref)
     return _problem("batch_row_invalid", f"{name} line {line}: unknown result {result!r} "
-                    f"code {code!r}", event_id=event_id, key=key)
+                    f"code {code!r}", event_id=event_id, key=key, reference=ref)
 
 
 def _note_en(message: str) -> str:

@@ -1,7 +1,13 @@
-"""The receiver for the centre's result callbacks (`POST /hpf/callback`)."""
+"""The receiver for the centre's result callbacks (`POST /hpf/callback`).
+
+Order matters: the signature is checked first, with the secret of the city the message says it
+comes from, before anything in the body is read or looked up; only then is the answer matched to
+a request this adapter sent to that same city, for the case it names (`Adapter.receive` with the
+city's route). The centre's 受理编号 alone proves nothing: a callback must name our request
+(`sjid`) and carry the reference the centre gave for it.
+"""
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 from typing import Any
@@ -10,10 +16,11 @@ from flask import Flask, Response, request
 
 from adapters.base import CityProblem
 from adapters.engine import Adapter
-from adapters.hpf import convert
+from adapters.hpf import convert, signing
 from adapters.issues import ConversionError
 
 log = logging.getLogger("adapter.hpf.callback")
+MAX_BODY = 64 * 1024
 
 
 def _answer(fhm: str, fhxx: str, status: int) -> Response:
@@ -23,29 +30,35 @@ def _answer(fhm: str, fhxx: str, status: int) -> Response:
 
 def create_callback_app(adapter: Adapter) -> Flask:
     app = Flask("hpf-callback")
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     app.extensions["adapter"] = adapter
 
     @app.post("/hpf/callback")
     def callback() -> Response:
-        raw = request.get_data()
+        city = request.headers.get(signing.CITY_HEADER, "")
+        route = adapter.routes.lookup(city) if city.isascii() and city.isdigit() else None
+        secret = signing.route_secret(route.settings) if route is not None else None
+        raw = request.get_data(cache=False)
+        why = ("unknown city" if secret is None else
+               signing.verify(secret, "POST", request.path, request.headers, raw))
+        if why is not None or route is None:
+            log.warning("hpf: callback refused before reading it: %s (city %r)", why, city[:12])
+            return _answer("98", "签名无效", 401)
+        doc: Any = None
         try:
-            doc: Any = json.loads(raw)
-        except ValueError:
-            doc = None
-        sjid = doc.get("sjid") if isinstance(doc, dict) else None
-        sjid = sjid if isinstance(sjid, str) and sjid else request.headers.get("X-Hub-Event-Id")
-        req = adapter.state.request(sjid) if sjid else None
-        route = adapter.routes.lookup(req.city_code if req else None)
-        token = route.get("token") if route else None
-        if token and not hmac.compare_digest(request.headers.get("X-GJJ-Token", ""), str(token)):
-            return _answer("98", "令牌无效", 401)
-        try:
+            doc = json.loads(raw)
             cp = convert.from_callback(doc)
-        except ConversionError as exc:
-            adapter.receive([CityProblem(exc.issue(), request_event_id=sjid,
-                                         key="callback|" + exc.detail)])
+            if not cp.request_event_id:
+                raise ConversionError("callback lacks sjid (the request it answers)")
+        except (ConversionError, ValueError) as exc:
+            detail = exc.detail if isinstance(exc, ConversionError) else f"not JSON: {exc}"
+            sjid = doc.get("sjid") if isinstance(doc, dict) else None
+            adapter.receive([CityProblem(ConversionError(detail).issue(),
+                                         request_event_id=sjid if isinstance(sjid, str) else None,
+                                         key="callback|" + detail)], route=route)
             return _answer("99", "报文格式错误", 400)
-        adapter.receive([cp])  # recorded durably before the 2xx
+        if adapter.receive([cp], route=route):  # recorded durably before the answer
+            return _answer("93", "非本单位向贵中心提出的申请", 422)
         adapter.wake()
         return _answer("00", "成功", 200)
 

@@ -121,4 +121,6 @@ def from_callback(doc: Any) -> CityProgress:
             "message_en": en})
     else:
         raise ConversionError(f"unknown blzt {blzt!r}")
-    return CityProgress(data, request_event_id=sjid, city_reference=slbh)
+    ywlsh = doc.get("ywlsh")
+    return CityProgress(data, request_event_id=sjid, city_reference=slbh,
+                        case_reference=ywlsh if isinstance(ywlsh, str) and ywlsh else None)

@@ -1,11 +1,12 @@
-"""The bureau's HTTP transport: one synchronous SOAP-like call per request."""
+"""The bureau's HTTP transport: one synchronous SOAP-like call per request, deadline and cap."""
 from __future__ import annotations
 
 from typing import Any
 
 import requests
 
-from adapters.base import CityConnector, CityProblem, CityUnavailable, Forwarded
+from adapters import cityhttp
+from adapters.base import CityConnector, CityProblem, Forwarded
 from adapters.issues import ConversionError
 from adapters.medical import convert
 from adapters.routing import Route
@@ -18,18 +19,16 @@ class MedicalConnector(CityConnector):
     def __init__(self, options: dict[str, Any]) -> None:
         self.options = options
         self.http = requests.Session()
-        self.timeout = float(options.get("timeout", 10.0))
 
     def forward(self, route: Route, request: Request) -> Forwarded:
         body = convert.to_city(request.payload or {}, request.case_id, request.event_id)
+        deadline, cap = cityhttp.limits(route, self.options)
         try:
-            resp = self.http.post(str(route.require("url")).rstrip("/") + convert.PATH, data=body,
-                                  headers={"Content-Type": "text/xml; charset=utf-8"},
-                                  timeout=self.timeout)
-        except requests.RequestException as exc:
-            raise CityUnavailable(str(exc)) from exc
-        try:
-            return convert.from_answer(resp.status_code, resp.content)
+            resp = cityhttp.call(self.http, "POST",
+                                 str(route.require("url")).rstrip("/") + convert.PATH, data=body,
+                                 headers={"Content-Type": "text/xml; charset=utf-8"},
+                                 deadline_s=deadline, max_bytes=cap)
+            return convert.from_answer(resp.status_code, resp.content, request.event_id)
         except ConversionError as exc:  # a 2xx that does not fit: the bureau has it
             return Forwarded(None, [CityProblem(exc.issue())])
 

@@ -8,10 +8,14 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from typing import Any
 
+import defusedxml
+import defusedxml.ElementTree as SafeET
+
 from adapters.base import (
     CityProgress,
     CityRejected,
     CityUnavailable,
+    ForeignAnswer,
     Forwarded,
     dt_from_city,
     dt_to_city,
@@ -64,13 +68,16 @@ def to_city(payload: dict[str, Any], case_id: str, event_id: str,
 
 
 def _parse(text: str | bytes) -> ET.Element:
+    """A hardened parse: DTDs, entities and external references refused in any encoding."""
     if isinstance(text, str):
         text = text.encode("utf-8")
-    if b"<!DOCTYPE" in text or b"<!ENTITY" in text:  # no DTDs from outside
-        raise ConversionError("answer carries a DTD")
     try:
-        root = ET.fromstring(text)
-    except ET.ParseError as exc:
+        root = SafeET.fromstring(text, forbid_dtd=True, forbid_entities=True,
+                                 forbid_external=True)
+    except defusedxml.DefusedXmlException as exc:
+        raise ConversionError(f"answer refused: {type(exc).__name__} (no DTDs or entities "
+                              f"from outside)") from exc
+    except (ET.ParseError, ValueError) as exc:
         raise ConversionError(f"answer is not well-formed XML: {exc}") from exc
     if root.tag != "Envelope" or root.find("Body") is None:
         raise ConversionError(f"answer is not an Envelope with a Body: <{root.tag}>")
@@ -82,8 +89,12 @@ def _text(el: ET.Element, tag: str) -> str:
     return (found.text or "").strip() if found is not None else ""
 
 
-def from_answer(status: int, text: str | bytes) -> Forwarded:
-    """The bureau's synchronous answer -> Forwarded with progress, or an exception to classify."""
+def from_answer(status: int, text: str | bytes, msg_id: str | None = None) -> Forwarded:
+    """The bureau's synchronous answer -> Forwarded with progress, or an exception to classify.
+
+    With `msg_id` (the hub event id sent as `Header/MsgId`), a response must echo it: an answer
+    to another message is refused (ForeignAnswer) and the request is sent again later.
+    """
     if status >= 500:
         fault = ""
         try:
@@ -103,6 +114,10 @@ def from_answer(status: int, text: str | bytes) -> Forwarded:
     resp = root.find("Body/ZtxResponse")
     if resp is None:
         raise ConversionError("answer has neither ZtxResponse nor Fault")
+    header = root.find("Header")
+    echoed = _text(header, "MsgId") if header is not None else ""
+    if msg_id is not None and echoed != msg_id:
+        raise ForeignAnswer(f"the answer is for message {echoed[:64]!r}, not {msg_id}")
     result, biz_no = _text(resp, "Result"), _text(resp, "BizNo")
     ret_code = _text(resp, "RetCode")
     if ret_code not in ("0", ""):

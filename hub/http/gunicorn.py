@@ -16,8 +16,12 @@ class HubApplication(BaseApplication):  # type: ignore[misc]
             self.cfg.set(key, value)
 
     def load(self) -> Any:
-        from hub.http.app import create_app
+        import logging
 
+        from hub.http.app import create_app
+        from hub.logs import install
+
+        install(logging.getLogger("gunicorn.error"))  # gunicorn's own handlers, too
         return create_app()
 
 

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 
 def make_engine(url: str) -> Engine:
-    kw: dict[str, Any] = {"future": True}
+    kw: dict[str, Any] = {"future": True, "hide_parameters": True}  # no personal data in logs
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":

@@ -1,15 +1,21 @@
 """Housing provident fund centre stand-in: pinyin JSON, `202` at once, the result by callback.
 
-    python -m mock_departments.cities.hpf --port P --data-dir D [--city 320400]
-        [--callback-url URL] [--token T] [--callback-delay-s 0.3] [--balance 86543.21]
+    python -m mock_departments.cities.hpf --port P --data-dir D --secret S [--city 320400]
+        [--callback-url URL] [--callback-delay-s 0.3] [--balance 86543.21]
         [--not-eligible ID_NUMBER:no_account|arrears|frozen ...] [--mode ...]
 
 The decision is taken when the request is accepted and revealed after `callback_delay_s`, by a
 callback to the request's `hdurl` (or the configured URL) and by the query endpoint; callbacks
 run on one background thread, retried on failure, and held while the centre is `down`.
+
+Every message both ways is signed with the city's secret (HMAC-SHA256 over method, path,
+timestamp and body; INTERFACES.md §1): the centre checks the adapter's signature before it reads
+a request and signs each callback. A centre without a secret does not start.
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import re
 import sys
@@ -17,6 +23,7 @@ import threading
 import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from flask import Flask, Response, request
@@ -33,6 +40,8 @@ NOT_ELIGIBLE = {
     "frozen": ("E03", "住房公积金账户已冻结"),
 }
 CALLBACK_RETRY_S = (0.5, 1.0, 2.0, 4.0, 8.0)
+SIGNATURE_WINDOW_S = 300
+MIN_SECRET_BYTES = 16
 _YYYYMM = re.compile(r"^\d{4}(0[1-9]|1[0-2])$")
 _STAMP = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
 
@@ -102,7 +111,11 @@ class Centre(CityStandIn):
 
     def __init__(self, config: dict[str, Any]) -> None:
         super().__init__(config)
-        self.token: str | None = config.get("token")
+        secret = config.get("secret")
+        if not isinstance(secret, str) or len(secret.encode("utf-8")) < MIN_SECRET_BYTES:
+            raise ValueError(f"the centre needs a secret of at least {MIN_SECRET_BYTES} bytes "
+                             f"(config 'secret', option --secret)")
+        self.secret = secret.encode("utf-8")
         self.callback_url: str | None = config.get("callback_url")
         self.callback_delay_s = float(config.get("callback_delay_s", 0.3))
         self.balance = str(config.get("balance", "86543.21"))
@@ -179,13 +192,12 @@ class Centre(CityStandIn):
 
     def _send(self, job: Callback, body: dict[str, Any]) -> None:
         self.pause_if_slow()
+        raw = json.dumps(body, ensure_ascii=False).encode()
         headers = {"Content-Type": "application/json; charset=utf-8",
-                   "X-Hub-Event-Id": body["sjid"]}
-        if self.token:
-            headers["X-GJJ-Token"] = self.token
+                   "X-Hub-Event-Id": body["sjid"],
+                   **self.signed_headers("POST", urlsplit(job.url).path or "/", raw)}
         try:
-            resp = requests.post(job.url, data=json.dumps(body, ensure_ascii=False).encode(),
-                                 headers=headers, timeout=5)
+            resp = requests.post(job.url, data=raw, headers=headers, timeout=5)
             ok, what = 200 <= resp.status_code < 300, str(resp.status_code)
         except requests.RequestException as exc:
             ok, what = False, type(exc).__name__
@@ -201,6 +213,26 @@ class Centre(CityStandIn):
             else:
                 self.log.error("hpf: callback for %s given up (%s); query still answers",
                                job.slbh, what)
+
+    # ----- signatures ------------------------------------------------------------------
+    def signature(self, method: str, path: str, timestamp: str, body: bytes) -> str:
+        base = "\n".join((method.upper(), path, timestamp, hashlib.sha256(body).hexdigest()))
+        return "v1=" + hmac.new(self.secret, base.encode("utf-8"), hashlib.sha256).hexdigest()
+
+    def signed_headers(self, method: str, path: str, body: bytes) -> dict[str, str]:
+        ts = str(int(time.time()))
+        return {"X-GJJ-Xzqh": self.city, "X-GJJ-Timestamp": ts,
+                "X-GJJ-Signature": self.signature(method, path, ts, body)}
+
+    def verify(self, method: str, path: str, headers: Any, body: bytes) -> bool:
+        """The adapter's signature over this very request, made within the window."""
+        ts = headers.get("X-GJJ-Timestamp", "")
+        if not (ts.isascii() and ts.isdigit() and len(ts) <= 12):
+            return False
+        if abs(time.time() - int(ts)) > SIGNATURE_WINDOW_S:
+            return False
+        given = headers.get("X-GJJ-Signature", "").encode("utf-8", "replace")
+        return hmac.compare_digest(given, self.signature(method, path, ts, body).encode())
 
     def pending_callbacks(self) -> int:
         with self.lock:
@@ -226,14 +258,19 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app = make_app("mock_departments.cities.hpf", centre,
                    lambda: _answer("95", "系统暂停服务", 503))
 
+    def signed() -> bool:
+        path = request.path + (f"?{request.query_string.decode('latin-1')}"
+                               if request.query_string else "")
+        return centre.verify(request.method, path, request.headers, request.get_data())
+
     @app.post("/gjj/api/txtq/sq")
     def apply() -> Response:
         raw = request.get_data(as_text=True)
         event_id = request.headers.get("X-Hub-Event-Id", "").strip() or None
         centre.journal(path=request.path, fmt="json", content_type=request.content_type,
                        event_id=event_id, body=raw)
-        if centre.token and request.headers.get("X-GJJ-Token") != centre.token:
-            return _answer("98", "令牌无效", 401)
+        if not signed():
+            return _answer("98", "签名无效", 401)
         if event_id is None:
             return _answer("97", "缺少事件编号（X-Hub-Event-Id）", 400)
         if centre.mode == "error":
@@ -253,6 +290,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     @app.get("/gjj/api/txtq/cx")
     def query() -> Response:
+        if not signed():
+            return _answer("98", "签名无效", 401)
         found = centre.query(request.args.get("slbh"), request.args.get("ywlsh"))
         if found is None:
             return _answer("94", "未找到", 404)
@@ -264,13 +303,19 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 def main(argv: list[str] | None = None) -> int:
     p = serve.parser("hpf", "Stand-in housing provident fund centre (city level)")
     p.add_argument("--callback-url", default=None, help="used when a request has no hdurl")
-    p.add_argument("--token", default=None, help="shared token (X-GJJ-Token) both ways")
+    p.add_argument("--secret", default=None,
+                   help="this city's signing secret, shared with the provincial adapter")
+    p.add_argument("--secret-file", default=None, help="read the secret from this file")
     p.add_argument("--callback-delay-s", type=float, default=None)
     p.add_argument("--balance", default=None, help="提取金额 reported on completion")
     p.add_argument("--not-eligible", action="append", default=[],
                    metavar="ID_NUMBER:no_account|arrears|frozen")
     a = p.parse_args(argv)
-    extra: dict[str, Any] = {"callback_url": a.callback_url, "token": a.token,
+    secret = a.secret
+    if secret is None and a.secret_file:
+        with open(a.secret_file, encoding="utf-8") as f:
+            secret = f.read().strip()
+    extra: dict[str, Any] = {"callback_url": a.callback_url, "secret": secret,
                              "callback_delay_s": a.callback_delay_s, "balance": a.balance}
     config = serve.config_from(a, extra)
     if a.not_eligible:
@@ -284,6 +329,10 @@ def main(argv: list[str] | None = None) -> int:
         parse_not_eligible(config.get("not_eligible") or {})
     except ValueError as exc:
         p.error(str(exc))
+    secret = config.get("secret")
+    if not isinstance(secret, str) or len(secret.encode("utf-8")) < MIN_SECRET_BYTES:
+        p.error(f"the centre needs --secret (or --secret-file) of at least {MIN_SECRET_BYTES} "
+                f"bytes")
     return serve.serve("hpf", a, config, create_app)
 
 

@@ -6,6 +6,7 @@ import logging
 
 from werkzeug.serving import make_server
 
+from hub.logs import install as install_log_redaction
 from hub.security import keys
 from mock_departments.sscard.app import Config, create_app
 
@@ -21,6 +22,7 @@ def main() -> None:
     p.add_argument("--progress-schema", required=True)
     a = p.parse_args()
     logging.basicConfig(level=logging.INFO)
+    install_log_redaction()
     app = create_app(Config(a.hub, a.member, keys.load_private_key(a.key), a.keyid, a.item,
                             a.progress_schema))
     make_server("127.0.0.1", a.port, app, threaded=True).serve_forever()

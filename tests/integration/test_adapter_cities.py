@@ -14,6 +14,7 @@ import requests
 import contracts
 from adapters import community, health, hpf, medical
 from adapters.cli import Running, build
+from adapters.hpf import signing
 from adapters.routing import RoutingTable
 from tests.conftest import LiveServer
 
@@ -28,10 +29,12 @@ class City:
         from mock_departments.cities import community as c, health as h, hpf as f, medical as m
 
         self.code = code
+        self.secret = f"hpf-secret-of-city-{code}-for-tests"
         self.apps: dict[str, Any] = {}
         self.servers: dict[str, LiveServer] = {}
         base = {"city": code}
-        configs = {"hpf": (f, {"callback_delay_s": 0.05, **(hpf_config or {})}),
+        configs = {"hpf": (f, {"callback_delay_s": 0.05, "secret": self.secret,
+                               **(hpf_config or {})}),
                    "medical": (m, {}), "health": (h, {"interval_s": 0.1}),
                    "community": (c, {"process_delay_s": 0.05})}
         for name, (mod, extra) in configs.items():
@@ -42,7 +45,8 @@ class City:
         self.health_dir = root / code / "health"
 
     def route(self, name: str) -> dict[str, Any]:
-        return {"name": self.code, "hpf": {"url": self.servers["hpf"].url},
+        return {"name": self.code, "hpf": {"url": self.servers["hpf"].url,
+                                           "secret": self.secret},
                 "medical": {"url": self.servers["medical"].url},
                 "community": {"url": self.servers["community"].url},
                 "health": {"inbox": str(self.health_dir / "inbox"),
@@ -188,7 +192,10 @@ def test_hpf_callback_that_does_not_fit_is_reported(live_hub: Any, units: dict[s
     running = _start("hpf", live_hub, units, _routes(cities), tmp_path / "hpf")
     try:
         url = running.servers["callback"].url + "/hpf/callback"
-        resp = requests.post(url, json={"slbh": "GJJ-1", "blzt": "77"}, timeout=5)
+        body = json.dumps({"slbh": "GJJ-1", "blzt": "77"}).encode()
+        headers = signing.sign(cities["320400"].secret.encode(), "320400", "POST",
+                               "/hpf/callback", body)
+        resp = requests.post(url, data=body, headers=headers, timeout=5)
         assert resp.status_code == 400 and resp.json()["fhm"] == "99"
         errors = running.adapter.state.errors()
         assert [e["code"] for e in errors] == ["city_answer_invalid"]
@@ -228,3 +235,119 @@ def test_push_mode_verifies_the_hub_signature(hub: Any, live_hub: Any, make_memb
     finally:
         worker.stop()
         running.stop()
+
+
+def test_a_forged_hpf_callback_changes_no_case(live_hub: Any, units: dict[str, Any],
+                                               tmp_path: Path) -> None:
+    # the Changzhou centre accepts but holds its result; Wuxi is configured with its own secret
+    cz = City("320400", tmp_path / "cities", {"callback_delay_s": 3600})
+    wx = City("320200", tmp_path / "cities")
+    running = _start("hpf", live_hub, units, _routes({"320400": cz, "320200": wx}),
+                     tmp_path / "hpf")
+    try:
+        hrss = units["hrss"].client(live_hub.url)
+        cid = f"RT320400-20261125-{uuid.uuid4().hex[:6]}"
+        hrss.emit("application_submitted", cid, _application())
+        hrss.emit("approval_decided", cid, contracts.example("approval-result"))
+        (req,) = _wait(lambda: running.adapter.state.forwarded_requests())
+        assert req.city_reference
+        url = running.servers["callback"].url + "/hpf/callback"
+        result = {"slbh": req.city_reference, "ywlsh": cid, "sjid": req.event_id, "blzt": "02",
+                  "blztmc": "办结", "tqje": "99999999.99", "bjsj": "", "yydm": "", "yyxx": ""}
+
+        def post(doc: dict[str, Any], secret: str | None, city: str = "320400") -> Any:
+            raw = json.dumps(doc, ensure_ascii=False).encode()
+            headers = {"Content-Type": "application/json"}
+            if secret is not None:
+                headers.update(signing.sign(secret.encode(), city, "POST", "/hpf/callback", raw))
+            return requests.post(url, data=raw, headers=headers, timeout=5)
+
+        forged = [
+            post(result, None),                                         # no credential
+            post(result, "a-guessed-secret-of-enough-length"),          # wrong credential
+            post(result, cz.secret, city="320201"),                     # a city not configured
+            post({**result, "sjid": str(uuid.uuid4())}, cz.secret),     # unknown request
+            post({**result, "slbh": "GJJ320400-999999"}, cz.secret),    # not the centre's slbh
+            post({**result, "ywlsh": "RT320400-20261125-other"}, cz.secret),  # another case
+            post(result, wx.secret, city="320200"),                     # another city's request
+        ]
+        assert [r.status_code for r in forged] == [401, 401, 401, 422, 422, 422, 422]
+        # the callback with the Changzhou request's slbh alone, without naming the request
+        assert post({k: v for k, v in result.items() if k != "sjid"},
+                    cz.secret).status_code == 400
+        statuses = [e["envelope"]["data"]["status"]
+                    for e in running.adapter.state.outgoing("progress")]
+        assert statuses == ["received"]
+        assert running.adapter.state.progress_statuses(req.event_id) == {"received"}
+        refused = [e["code"] for e in running.adapter.state.errors() if e["case_id"] is None]
+        assert sorted(refused) == ["answer_not_ours"] * 3 + ["city_answer_invalid",
+                                                             "progress_for_unknown_item"]
+        assert all(e["case_id"] is None for e in running.adapter.state.errors())
+        assert not running.adapter.state.outgoing("issue")          # nothing sent on the case
+        _wait(lambda: all(e["state"] == "published"
+                          for e in running.adapter.state.outgoing()))
+        item = {i["code"]: i for i in hrss.case(cid)["items"]}["hpf_withdrawal"]
+        assert item["state"] not in ("completed", "standalone")
+        assert "result" not in item or not item["result"]
+        # the genuine answer, signed by the Changzhou centre for its own request, is applied
+        assert post(result, cz.secret).status_code == 200
+        assert "completed" in running.adapter.state.progress_statuses(req.event_id)
+    finally:
+        running.stop()
+        cz.close()
+        wx.close()
+
+
+def test_the_adapter_process_logs_no_personal_data_from_hostile_callbacks(
+        live_hub: Any, units: dict[str, Any], cities: dict[str, City], tmp_path: Path) -> None:
+    """`python -m adapters.hpf` fed malformed and forged callbacks carrying the applicant's data."""
+    import subprocess
+    import sys
+
+    from hub.security import keys
+    from mock_departments.launcher import free_port
+
+    applicant = contracts.example("application")["applicant"]
+    clear = [applicant["id_number"], applicant["mobile"], applicant["household_address"]]
+    m = units["hpf"]
+    key_path = tmp_path / "hpf.pem"
+    key_path.write_bytes(keys.private_key_pem(m.key))
+    routes = tmp_path / "routes.json"
+    routes.write_text(json.dumps(_routes(cities), ensure_ascii=False), "utf-8")
+    port = free_port()
+    log_path = tmp_path / "adapter.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "adapters.hpf", "--hub", live_hub.url, "--member", m.id,
+             "--key", str(key_path), f"--keyid={m.keyid}", "--routes", str(routes),
+             "--data-dir", str(tmp_path / "state"), "--callback-port", str(port), "-v"],
+            stdout=log, stderr=subprocess.STDOUT)
+        try:
+            url = f"http://127.0.0.1:{port}/hpf/callback"
+            _wait(lambda: "listening on" in log_path.read_text("utf-8", "replace"))
+            secret = cities["320400"].secret.encode()
+            smuggled = " ".join(clear) + "\nINFO adapter:hpf forged line"
+            bodies = [
+                {"slbh": smuggled, "sjid": smuggled, "blzt": "02", "tqje": "1.00"},
+                {"slbh": "GJJ-1", "sjid": str(uuid.uuid4()), "blzt": smuggled},
+                {"slbh": "GJJ-1", "sjid": smuggled, "blzt": "02", "tqje": smuggled},
+            ]
+            for doc in bodies:
+                raw = json.dumps(doc, ensure_ascii=False).encode()
+                signed = signing.sign(secret, "320400", "POST", "/hpf/callback", raw)
+                assert requests.post(url, data=raw, headers=signed, timeout=5).status_code in (
+                    400, 422)
+                assert requests.post(url, data=raw, timeout=5).status_code == 401
+            assert requests.post(url, data=b"\xff" + smuggled.encode(), timeout=5,
+                                 headers=signing.sign(secret, "320400", "POST",
+                                                      "/hpf/callback",
+                                                      b"\xff" + smuggled.encode())
+                                 ).status_code == 400
+        finally:
+            proc.terminate()
+            proc.wait(10)
+    text = log_path.read_text("utf-8")
+    assert "city_answer_invalid" in text or "progress_for_unknown_item" in text
+    for value in clear:
+        assert value not in text, value
+    assert not any(line.startswith("INFO adapter:hpf forged") for line in text.splitlines())

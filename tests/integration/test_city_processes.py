@@ -20,6 +20,7 @@ from flask import Flask, Response, request
 from werkzeug.serving import make_server
 
 import contracts
+from adapters.hpf import signing
 from mock_departments.launcher import free_port
 from tests.unit.test_city_community import community_request
 from tests.unit.test_city_health import drop, health_row, read_result
@@ -27,6 +28,7 @@ from tests.unit.test_city_hpf import hpf_request
 from tests.unit.test_city_medical import medical_request
 
 ID_NUMBER = contracts.example("hpf-withdrawal-request")["person"]["id_number"]
+SECRET = "process-test-centre-secret"
 
 
 class StandIn:
@@ -89,7 +91,8 @@ def callbacks() -> Iterator[tuple[str, list[dict[str, Any]]]]:
 
     @app.post("/cb")
     def cb() -> Response:
-        calls.append({"token": request.headers.get("X-GJJ-Token"),
+        calls.append({"verified": signing.verify(SECRET.encode(), "POST", request.path,
+                                                 request.headers, request.get_data()) is None,
                       "body": json.loads(request.get_data(as_text=True))})
         return Response("{}", content_type="application/json")
 
@@ -108,19 +111,21 @@ def _wait(predicate: Any, timeout: float = 10.0) -> None:
         time.sleep(0.05)
 
 
-def test_hpf_process_calls_back_not_eligible_with_its_token(start: Any, callbacks: Any) -> None:
+def test_hpf_process_calls_back_not_eligible_signed(start: Any, callbacks: Any) -> None:
     url, calls = callbacks
-    hpf = start("hpf", "--city", "320400", "--token", "t0k", "--callback-url", url,
+    hpf = start("hpf", "--city", "320400", "--secret", SECRET, "--callback-url", url,
                 "--callback-delay-s", "0.1", "--not-eligible", f"{ID_NUMBER}:frozen")
     payload = contracts.example("hpf-withdrawal-request")
     doc, event_id = hpf_request(payload, "RT320400-20261125-000001"), str(uuid.uuid4())
-    headers = {"X-Hub-Event-Id": event_id, "X-GJJ-Token": "t0k"}
-    resp = requests.post(hpf.url + "/gjj/api/txtq/sq", json=doc, headers=headers, timeout=5)
+    raw = json.dumps(doc).encode()
+    headers = {"X-Hub-Event-Id": event_id, "Content-Type": "application/json",
+               **signing.sign(SECRET.encode(), "320400", "POST", "/gjj/api/txtq/sq", raw)}
+    resp = requests.post(hpf.url + "/gjj/api/txtq/sq", data=raw, headers=headers, timeout=5)
     assert resp.status_code == 202 and resp.json()["fhm"] == "01"
     _wait(lambda: len(calls) == 1)
-    assert calls[0]["token"] == "t0k"
+    assert calls[0]["verified"]
     assert (calls[0]["body"]["blzt"], calls[0]["body"]["yydm"]) == ("09", "E03")
-    again = requests.post(hpf.url + "/gjj/api/txtq/sq", json=doc, headers=headers, timeout=5)
+    again = requests.post(hpf.url + "/gjj/api/txtq/sq", data=raw, headers=headers, timeout=5)
     assert again.json()["cf"] == "1"
     assert hpf.admin("applied")["count"] == 1
     sent = [json.loads(e["body"]) for e in hpf.admin("received")["received"]]
@@ -173,3 +178,55 @@ def test_community_process_receives_then_poll_assigns(start: Any) -> None:
     assert requests.get(poll, timeout=5).json()["assigned"]["community"] == "示例社区"
     requests.post(community.url + "/admin/behaviour", json={"mode": "error"}, timeout=5)
     assert requests.get(poll, timeout=5).status_code == 500
+
+
+APPLICANT = contracts.example("application")
+CLEAR = [APPLICANT["applicant"]["id_number"], APPLICANT["applicant"]["mobile"],
+         APPLICANT["applicant"]["household_address"],
+         APPLICANT["socialized_management"]["residence"]["phone"],
+         APPLICANT["socialized_management"]["residence"]["address"]["detail"],
+         APPLICANT["socialized_management"]["contact_1"]["address"]["detail"]]
+
+
+def test_malformed_input_leaves_no_personal_data_or_forged_line_in_any_log(start: Any) -> None:
+    """Each stand-in process driven down its malformed-input paths; then every log is read."""
+    a, s = APPLICANT["applicant"], APPLICANT["socialized_management"]
+    smuggled = (f"{a['id_number']} {a['mobile']} {a['household_address']} "
+                f"{s['residence']['phone']}\nINFO forged line")
+    health = start("health", "--interval-s", "0.1", "-v")
+    # a file name with a newline, rows whose 事件编号 carry the applicant's data
+    inbox = health.data_dir / "inbox"
+    rows = [["B1", smuggled, a["name"], a["id_number"], "男", "是", "202610"],
+            ["B1", f"{a['mobile']}", a["name"], "not-an-id", "男", "是", "202610"],
+            ["B1", s["contact_1"]["address"]["detail"], a["name"], a["id_number"], "?", "是",
+             "2026-10"]]
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\r\n").writerows(
+        [["批次号", "事件编号", "姓名", "身份证号", "性别", "是否持证", "退休年月"], *rows])
+    name = "DSZN_320400_20260922103005_B1\nINFO forged file.csv"
+    (inbox / (name + ".tmp")).write_bytes(b"\xef\xbb\xbf" + buf.getvalue().encode("utf-8"))
+    (inbox / (name + ".tmp")).rename(inbox / name)
+    _wait(lambda: any(health.data_dir.joinpath("outbox").iterdir()))
+    community = start("community", "--process-delay-s", "0.1", "-v")
+    body = community_request(contracts.example("socialized-management-request"),
+                             smuggled)
+    requests.post(community.url + "/sqfw/v1/enrolments", json=body, timeout=5,
+                  headers={"Idempotency-Key": str(uuid.uuid4())})
+    requests.post(community.url + "/sqfw/v1/enrolments", json={**body, "regionCode": "x"},
+                  timeout=5, headers={"Idempotency-Key": str(uuid.uuid4())})
+    medical = start("medical", "-v")
+    requests.post(medical.url + "/ybj/ws/ZtxService", timeout=5,
+                  data=f"<Envelope><Body><ZtxRequest><CertNo>{a['id_number']}</CertNo>"
+                       f"<Addr>{a['household_address']}</Addr>".encode())
+    hpf = start("hpf", "--secret", SECRET, "-v")
+    raw = json.dumps({"zjhm": a["id_number"], "sjhm": a["mobile"],
+                      "dz": a["household_address"]}, ensure_ascii=False).encode()
+    requests.post(hpf.url + "/gjj/api/txtq/sq", data=raw, timeout=5,
+                  headers={"X-Hub-Event-Id": f"{a['id_number']} {a['mobile']}"})
+    for proc in (health, community, medical, hpf):
+        assert proc.stop() == 0
+        text = proc.log_path.read_text("utf-8")
+        for clear in CLEAR:
+            assert clear not in text, (proc.log_path.name, clear)
+        assert not any(line.startswith("INFO forged") for line in text.splitlines())
+    assert "forged" in health.log_path.read_text("utf-8")  # the paths were logged, escaped

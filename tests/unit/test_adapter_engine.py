@@ -211,7 +211,9 @@ def test_progress_for_an_item_never_forwarded(tmp_path: Path) -> None:
     city.answers = [CityProgress({"status": "completed"}, request_event_id=ev["id"])]
     a.tick()
     codes = [i["data"]["code"] for i in hub.of_type("issue_reported")]
-    assert codes == ["unknown_city", "progress_for_unknown_item"]
+    assert codes == ["unknown_city"]                 # the answer's claim is not the case's issue
+    refused = [e for e in a.state.errors() if e["code"] == "answer_not_ours"]
+    assert refused and all(e["case_id"] is None for e in refused)
 
 
 def test_progress_moves_forward_only_and_conflicts_are_reported(tmp_path: Path) -> None:

@@ -16,9 +16,12 @@ from flask.testing import FlaskClient
 from werkzeug.serving import make_server
 
 import contracts
+from adapters.hpf import signing
 from mock_departments.cities.hpf import create_app, parse_not_eligible
 
 APPLY = "/gjj/api/txtq/sq"
+QUERY = "/gjj/api/txtq/cx"
+SECRET = "changzhou-centre-secret-0001"
 CST = timezone(timedelta(hours=8))
 
 
@@ -46,7 +49,10 @@ class Receiver:
 
         @app.post("/hpf/callback")
         def callback() -> Response:
+            raw = request.get_data()
             self.calls.append({"headers": dict(request.headers),
+                               "verified": signing.verify(SECRET.encode(), "POST", request.path,
+                                                          request.headers, raw) is None,
                                "body": json.loads(request.get_data(as_text=True))})
             return Response('{"fhm": "00"}', status=self.status, content_type="application/json")
 
@@ -81,6 +87,7 @@ def payload() -> dict[str, Any]:
 
 def _app(tmp_path: Path, **config: Any) -> Flask:
     config.setdefault("callback_delay_s", 0.05)
+    config.setdefault("secret", SECRET)
     return create_app({"data_dir": str(tmp_path / "hpf"), "city": "320400", **config})
 
 
@@ -102,9 +109,15 @@ def _case() -> str:
 
 def _post(client: FlaskClient, doc: dict[str, Any], event_id: str | None = None,
           **headers: str) -> Any:
-    h = {"X-Hub-Event-Id": event_id or str(uuid.uuid4()), **headers}
-    return client.post(APPLY, data=json.dumps(doc, ensure_ascii=False).encode(), headers=h,
-                       content_type="application/json")
+    raw = json.dumps(doc, ensure_ascii=False).encode()
+    h = {"X-Hub-Event-Id": event_id or str(uuid.uuid4()),
+         **signing.sign(SECRET.encode(), "320400", "POST", APPLY, raw), **headers}
+    return client.post(APPLY, data=raw, headers=h, content_type="application/json")
+
+
+def _query(client: FlaskClient, query: str) -> Any:
+    path = f"{QUERY}?{query}"
+    return client.get(path, headers=signing.sign(SECRET.encode(), "320400", "GET", path, b""))
 
 
 def test_accepts_with_202_then_calls_back_completed(client: FlaskClient, receiver: Receiver,
@@ -119,9 +132,10 @@ def test_accepts_with_202_then_calls_back_completed(client: FlaskClient, receive
     assert call["body"]["slbh"] == body["slbh"] and call["body"]["sjid"] == event_id
     assert call["body"]["blzt"] == "02" and call["body"]["tqje"] == "86543.21"
     assert "zjhm" not in call["body"]  # no personal data in the callback
-    query = client.get(f"/gjj/api/txtq/cx?slbh={body['slbh']}").get_json()
+    assert call["verified"] and call["headers"]["X-Gjj-Xzqh"] == "320400"
+    query = _query(client, f"slbh={body['slbh']}").get_json()
     assert query["blzt"] == "02" and query["bjsj"] == call["body"]["bjsj"]
-    assert client.get(f"/gjj/api/txtq/cx?ywlsh={case}").get_json()["slbh"] == body["slbh"]
+    assert _query(client, f"ywlsh={case}").get_json()["slbh"] == body["slbh"]
 
 
 def test_query_says_accepted_until_the_result_is_ready(tmp_path: Path,
@@ -130,10 +144,10 @@ def test_query_says_accepted_until_the_result_is_ready(tmp_path: Path,
     try:
         c = app.test_client()
         slbh = _post(c, hpf_request(payload, _case())).get_json()["slbh"]
-        assert c.get(f"/gjj/api/txtq/cx?slbh={slbh}").get_json()["blzt"] == "01"
+        assert _query(c, f"slbh={slbh}").get_json()["blzt"] == "01"
         time.sleep(0.5)
-        assert c.get(f"/gjj/api/txtq/cx?slbh={slbh}").get_json()["blzt"] == "02"
-        assert c.get("/gjj/api/txtq/cx?slbh=GJJ-none").status_code == 404
+        assert _query(c, f"slbh={slbh}").get_json()["blzt"] == "02"
+        assert _query(c, "slbh=GJJ-none").status_code == 404
     finally:
         app.extensions["city"].close()
 
@@ -234,23 +248,36 @@ def test_callback_is_retried_until_the_adapter_answers(client: FlaskClient, rece
 
 
 def test_bad_requests_get_the_centres_own_codes(tmp_path: Path, payload: dict[str, Any]) -> None:
-    app = _app(tmp_path, token="s3cret")
+    app = _app(tmp_path)
     try:
         c = app.test_client()
         doc = hpf_request(payload, _case())
-        assert _post(c, doc).get_json()["fhm"] == "98"  # no token
-        ok = {"X-GJJ-Token": "s3cret"}
-        no_id = c.post(APPLY, json=doc, headers=ok)
+        unsigned = c.post(APPLY, json=doc, headers={"X-Hub-Event-Id": "e-0"})
+        assert unsigned.status_code == 401 and unsigned.get_json()["fhm"] == "98"
+        wrong = _post(c, doc, **signing.sign(b"another-city-secret-0002", "320400", "POST",
+                                             APPLY, json.dumps(doc).encode()))
+        assert wrong.status_code == 401
+        stale = _post(c, doc, **signing.sign(SECRET.encode(), "320400", "POST", APPLY,
+                                             json.dumps(doc, ensure_ascii=False).encode(),
+                                             now=time.time() - 3600))
+        assert stale.status_code == 401
+        unsigned_query = c.get(f"{QUERY}?slbh=GJJ320400-000001")
+        assert unsigned_query.status_code == 401
+        no_id = c.post(APPLY, data=json.dumps(doc).encode(), content_type="application/json",
+                       headers=signing.sign(SECRET.encode(), "320400", "POST", APPLY,
+                                            json.dumps(doc).encode()))
         assert no_id.status_code == 400 and no_id.get_json()["fhm"] == "97"
         for broken, word in [({**doc, "sjhm": "13800000000"}, "sjhm"),
                              ({k: v for k, v in doc.items() if k != "dwzh"}, "dwzh"),
                              ({**doc, "zjhm": "320402196605150034"}, "zjhm"),
                              ({**doc, "txny": "2026-10"}, "txny"),
                              ({**doc, "xzqh": "320200"}, "xzqh")]:
-            resp = _post(c, broken, **ok)
+            resp = _post(c, broken)
             assert resp.status_code == 400, broken
             assert resp.get_json()["fhm"] == "99" and word in resp.get_json()["fhxx"]
-        bad_json = c.post(APPLY, data=b"{not json", headers={**ok, "X-Hub-Event-Id": "e-1"})
+        bad_json = c.post(APPLY, data=b"{not json", headers={
+            **signing.sign(SECRET.encode(), "320400", "POST", APPLY, b"{not json"),
+            "X-Hub-Event-Id": "e-1"})
         assert bad_json.status_code == 400 and bad_json.get_json()["fhm"] == "99"
         assert app.extensions["city"].applied == {}
     finally:
@@ -263,8 +290,9 @@ def test_journal_keeps_bodies_exactly_and_logs_no_clear_id(client: FlaskClient,
                                                             ) -> None:
     caplog.set_level(logging.DEBUG)
     raw = json.dumps(hpf_request(payload, _case()), ensure_ascii=False, indent=1)
-    client.post(APPLY, data=raw.encode(), headers={"X-Hub-Event-Id": "ev-1"},
-                content_type="application/json")
+    client.post(APPLY, data=raw.encode(), content_type="application/json", headers={
+        "X-Hub-Event-Id": "ev-1",
+        **signing.sign(SECRET.encode(), "320400", "POST", APPLY, raw.encode())})
     entry = client.get("/admin/received").get_json()["received"][0]
     assert entry["body"] == raw and entry["event_id"] == "ev-1" and entry["format"] == "json"
     assert entry["path"] == APPLY
@@ -294,3 +322,8 @@ def test_admin_rejects_an_unknown_mode_and_reset_clears(client: FlaskClient,
     assert client.post("/admin/reset").get_json()["mode"] == "accept"
     assert client.get("/admin/received").get_json()["received"] == []
     assert client.get("/admin/applied").get_json()["count"] == 0
+
+
+def test_a_centre_without_a_secret_does_not_start(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="secret"):
+        create_app({"data_dir": str(tmp_path / "hpf"), "city": "320400"})
