@@ -466,6 +466,108 @@ class Publisher:
             delay = min(delay * 2, 0.5)
 
 
+# ----- pulling and the ledger ------------------------------------------------------------------
+
+@dataclass
+class PullStats:
+    pages: int = 0
+    served: dict[str, int] = field(default_factory=dict)  # event id -> times served
+    acks: int = 0
+    statuses: dict[int, int] = field(default_factory=dict)  # HTTP status -> count (not 200)
+
+
+class Puller(threading.Thread):
+    """A pull member reading ``GET /v1/feed`` and acknowledging each page at once, as fast as
+    it can; every event id it was served is counted. Transient failures (no answer, 5xx) are
+    retried; the page is read again from the last acknowledged position."""
+
+    def __init__(self, hub_url: str, member: MemberKeys, *, limit: int = 20) -> None:
+        super().__init__(name=f"puller-{member.id}", daemon=True)
+        self.url = hub_url
+        self.auth = member.auth()
+        self.limit = limit
+        self.stats = PullStats()
+        self.stop_evt = threading.Event()
+        self.error: BaseException | None = None
+        self.idle = threading.Event()  # set while the last page came back empty
+
+    def _get(self, http: requests.Session, method: str, path: str, **kw: Any) -> Any:
+        resp = http.request(method, self.url + path, auth=self.auth, timeout=20, **kw)
+        if resp.status_code != 200:
+            self.stats.statuses[resp.status_code] = self.stats.statuses.get(
+                resp.status_code, 0) + 1
+            if resp.status_code < 500:
+                raise AssertionError(f"{method} {path}: {resp.status_code} {resp.text[:500]}")
+            return None
+        return resp.json()
+
+    def run(self) -> None:
+        http = requests.Session()
+        try:
+            while not self.stop_evt.is_set():
+                try:
+                    page = self._get(http, "GET", "/v1/feed", params={"limit": self.limit})
+                    if page is None:
+                        time.sleep(0.05)
+                        continue
+                    self.stats.pages += 1
+                    for item in page["items"]:
+                        eid = item["event"]["id"]
+                        self.stats.served[eid] = self.stats.served.get(eid, 0) + 1
+                    if not page["items"]:
+                        self.idle.set()
+                        time.sleep(0.02)
+                        continue
+                    self.idle.clear()
+                    if self._get(http, "POST", "/v1/feed/ack",
+                                 data=json.dumps({"cursor": page["next_cursor"]}),
+                                 headers={"Content-Type": "application/json"}) is not None:
+                        self.stats.acks += 1
+                except requests.RequestException:
+                    http.close()
+                    http = requests.Session()
+                    time.sleep(0.05)
+        except BaseException as exc:  # noqa: BLE001 - re-raised by the test through .error
+            self.error = exc
+
+    def drain(self, timeout: float) -> None:
+        """Let the puller run until it has seen an empty feed twice in a row, then stop it."""
+        deadline = time.monotonic() + timeout
+        quiet = 0
+        while quiet < 2:
+            if self.error is not None or not self.is_alive():
+                raise AssertionError(f"the puller stopped: {self.error!r}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the feed did not run dry within {timeout}s")
+            self.idle.clear()
+            if self.idle.wait(min(5.0, max(0.1, deadline - time.monotonic()))):
+                quiet += 1
+            else:
+                quiet = 0
+        self.stop_evt.set()
+        self.join(30)
+        if self.error is not None:
+            raise self.error
+
+
+def assert_ledger(db: HubDB, member: str, received: set[str],
+                  owed_at_least: set[str] | None = None) -> dict[str, int]:
+    """Both ways: every delivery the hub calls delivered to ``member`` was received, and
+    everything received was owed to it. Returns counts for the test's report."""
+    rows = db.rows("SELECT e.event_id, d.state FROM deliveries d JOIN events e "
+                   "ON e.seq = d.event_seq WHERE d.member_id = :m", m=member)
+    owed = {eid for eid, _ in rows}
+    delivered = {eid for eid, state in rows if state == "delivered"}
+    unseen = delivered - received
+    assert not unseen, (f"{len(unseen)} of {len(delivered)} deliveries to {member} are marked "
+                        f"delivered but were never received, e.g. {sorted(unseen)[:5]}")
+    unowed = received - owed
+    assert not unowed, f"{member} received {len(unowed)} events never owed to it"
+    if owed_at_least is not None:
+        assert owed_at_least <= owed, f"{len(owed_at_least - owed)} events were never owed"
+    return {"owed": len(owed), "delivered": len(delivered), "received": len(received)}
+
+
 # ----- the receiving stand-in ------------------------------------------------------------------
 
 @dataclass
