@@ -530,11 +530,13 @@ class Puller(threading.Thread):
         except BaseException as exc:  # noqa: BLE001 - re-raised by the test through .error
             self.error = exc
 
-    def drain(self, timeout: float) -> None:
-        """Let the puller run until it has seen an empty feed twice in a row, then stop it."""
+    def drain(self, timeout: float, done: Any = None) -> None:
+        """Let the puller run until it has seen an empty feed twice in a row (and ``done()``
+        says so: a writing transaction elsewhere on the server may hold the feed back for a
+        moment), then stop it."""
         deadline = time.monotonic() + timeout
         quiet = 0
-        while quiet < 2:
+        while quiet < 2 or (done is not None and not done()):
             if self.error is not None or not self.is_alive():
                 raise AssertionError(f"the puller stopped: {self.error!r}")
             if time.monotonic() > deadline:

@@ -88,7 +88,9 @@ def test_concurrent_publishers_fast_puller_nothing_skipped(pg_url: str, tmp_path
             t.join(120)
         assert not errors and not any(t.is_alive() for t in threads), errors
         publish_s = time.monotonic() - t0
-        puller.drain(60)
+        puller.drain(60, done=lambda: not db.scalar(
+            "SELECT count(*) FROM deliveries WHERE member_id = 'health' "
+            "AND state <> 'delivered'"))
         procs.check_alive("hub-http")
 
     served = set(puller.stats.served)
