@@ -16,9 +16,12 @@ class HubApplication(BaseApplication):  # type: ignore[misc]
             self.cfg.set(key, value)
 
     def load(self) -> Any:
+        from hub.bootstrap import bootstrap
         from hub.http.app import create_app
 
-        return create_app()
+        # No migrations and no database work in a worker's boot: a worker restarted while the
+        # database is away must come up (and answer 503) rather than fail and take the API down.
+        return create_app(hub=bootstrap(create=False))
 
 
 def serve(host: str, port: int, workers: int, threads: int) -> None:

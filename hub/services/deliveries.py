@@ -1,6 +1,7 @@
 """Delivery bookkeeping shared by pull (feed and ack) and push (the worker)."""
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -50,7 +51,11 @@ from hub.store.models import Delivery, DeliveryAttempt, Event, Member
 # Cost: a new event is visible once its transaction has committed and every transaction that
 # began writing before it has ended; on a quiet feed that is at once. A long-running writing
 # transaction anywhere on the PostgreSQL server holds back newer rows (never older ones) until
-# it ends; they are late, never lost. Read-only transactions hold nothing back.
+# it ends; they are late, never lost (a read finding rows held back tries again for up to
+# HOLD_WAIT_S first). Read-only transactions hold nothing back.
+
+
+HOLD_WAIT_S = 1.0  # longest a feed read waits for a transaction in flight (see feed())
 
 
 def _horizon(s: Session) -> Any | None:
@@ -82,8 +87,22 @@ def _position(s: Session, member_id: str, cursor: int) -> tuple[tuple[int, int],
 def feed(hub: Hub, member_id: str, after: int | None, limit: int) -> dict[str, Any]:
     """The member's events in order after ``after`` (default: its last acknowledged position).
 
-    Only rows that no later commit can precede are served (see the note above)."""
+    Only rows that no later commit can precede are served (see the note above). When the page
+    is not full because committed rows are held back by a transaction still in flight, the
+    read is repeated for up to ``HOLD_WAIT_S``: such transactions are normally over in
+    milliseconds, so a member reading right after a publish sees it."""
     limit = max(1, min(limit, hub.config.feed_max_limit))
+    deadline = time.monotonic() + HOLD_WAIT_S
+    while True:
+        page, held = _page(hub, member_id, after, limit)
+        if not held or time.monotonic() >= deadline:
+            return page
+        time.sleep(0.01)
+
+
+def _page(hub: Hub, member_id: str, after: int | None, limit: int
+          ) -> tuple[dict[str, Any], bool]:
+    """One read of a page, and whether committed rows were held back behind the horizon."""
     with hub.transaction() as s:
         if after is None:
             m = s.execute(select(Member.ack_xid, Member.ack_cursor)
@@ -93,24 +112,27 @@ def feed(hub: Hub, member_id: str, after: int | None, limit: int) -> dict[str, A
         else:
             pos = _position(s, member_id, after)[0]
             start = after
-        # plain columns, not ORM entities: a page of 500 is built without object overhead
+        # plain columns, not ORM entities: a page of 500 is built without object overhead;
+        # the servable rows are a prefix of this order, since the horizon is one feed_xid
         rows = s.execute(
             select(Delivery.id, Event.event_id, Event.source, Event.type, Event.subject,
-                   Event.time, Event.dataschema, Event.data)
+                   Event.time, Event.dataschema, Event.data, _servable(s))
             .join(Event, Event.seq == Delivery.event_seq)
             .where(Delivery.member_id == member_id,
                    tuple_(Delivery.feed_xid, Delivery.id) > tuple_(literal(pos[0]),
-                                                                   literal(pos[1])),
-                   _servable(s))
+                                                                   literal(pos[1])))
             .order_by(Delivery.feed_xid, Delivery.id).limit(limit + 1)
         ).all()
+    fetched = len(rows)
+    rows = [r for r in rows if r[-1]]
+    held = len(rows) < fetched
     more = len(rows) > limit
     rows = rows[:limit]
     return {
-        "items": [{"cursor": r[0], "event": outbox.envelope_of(*r[1:])} for r in rows],
+        "items": [{"cursor": r[0], "event": outbox.envelope_of(*r[1:-1])} for r in rows],
         "next_cursor": rows[-1][0] if rows else start,
         "has_more": more,
-    }
+    }, held and not more
 
 
 def ack(hub: Hub, member_id: str, cursor: int) -> dict[str, Any]:
