@@ -416,6 +416,7 @@ class PublishStats:
     server_errors: int = 0      # 5xx answers: retried with the same ids
     receipts: dict[str, dict[str, Any]] = field(default_factory=dict)  # the latest, per id
     accepted_ids: list[str] = field(default_factory=list)  # every "accepted" receipt's id
+    statuses: dict[int, int] = field(default_factory=dict)  # non-202 answers by status
 
 
 class Publisher:
@@ -460,10 +461,113 @@ class Publisher:
                     raise AssertionError(f"the hub refused a batch: {resp.status_code} "
                                          f"{resp.text[:2000]}")
                 self.stats.server_errors += 1
+                self.stats.statuses[resp.status_code] = self.stats.statuses.get(
+                    resp.status_code, 0) + 1
             if time.monotonic() > deadline:
                 raise AssertionError(f"the hub did not accept a batch within {self.give_up_s}s")
             time.sleep(delay)
             delay = min(delay * 2, 0.5)
+
+
+# ----- a database link we can cut ---------------------------------------------------------------
+
+class TcpProxy:
+    """A TCP proxy on a loopback port in front of ``upstream``: ``cut()`` drops every open
+    connection and refuses new ones (accepted, then closed at once) until ``restore()``."""
+
+    def __init__(self, upstream: tuple[str, int]) -> None:
+        import socket
+
+        self.upstream = upstream
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self._cut = threading.Event()
+        self._open: set[Any] = set()
+        self._lock = threading.Lock()
+        self._closed = False
+        self.refused = 0
+        threading.Thread(target=self._accept, name="tcp-proxy", daemon=True).start()
+
+    def url_for(self, url: str) -> str:
+        return url.replace(f":{self.upstream[1]}/", f":{self.port}/", 1)
+
+    def cut(self) -> None:
+        self._cut.set()
+        with self._lock:
+            socks, self._open = list(self._open), set()
+        for sock in socks:
+            self._close(sock)
+
+    def restore(self) -> None:
+        self._cut.clear()
+
+    def close(self) -> None:
+        self._closed = True
+        self.cut()
+        self._close(self.listener)
+
+    @staticmethod
+    def _close(sock: Any) -> None:
+        import socket
+
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        sock.close()
+
+    def _accept(self) -> None:
+        import socket
+
+        while not self._closed:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if self._cut.is_set():
+                self.refused += 1
+                self._close(client)
+                continue
+            try:
+                server = socket.create_connection(self.upstream, timeout=5)
+                server.settimeout(None)
+            except OSError:
+                self._close(client)
+                continue
+            with self._lock:
+                self._open |= {client, server}
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def _pump(self, src: Any, dst: Any) -> None:
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        with self._lock:
+            self._open -= {src, dst}
+        for sock in (src, dst):
+            self._close(sock)
+
+
+def child_pids(pid: int) -> list[int]:
+    """The live children of ``pid`` (e.g. a gunicorn master's workers), from /proc."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[-1].split()
+        if int(fields[1]) == pid and fields[0] != "Z":
+            out.append(int(entry.name))
+    return out
 
 
 # ----- pulling and the ledger ------------------------------------------------------------------
