@@ -11,6 +11,7 @@ Proven afterwards:
 
 * no 5xx other than 503 ``database_unavailable`` reached a caller, and the cuts were felt (503s
   or refused connections were seen), each 503 a problem document with ``Retry-After``;
+* during a cut ``/healthz`` answers 200 (database "unreachable") and ``/readyz`` 503;
 * every process came back by itself (none restarted by the test other than the killed worker,
   which gunicorn replaced), and ``/readyz`` is ready again;
 * the ledger balances for both members: everything marked delivered was received, everything
@@ -124,7 +125,10 @@ def test_database_cut_during_publishing_pulling_and_a_worker_restart(
 
         time.sleep(1.5)
         proxy.cut()                                   # cut 1: publishing and pulling
-        time.sleep(CUT_S)
+        time.sleep(1.0)
+        alive = requests.get(setup.url + "/healthz", timeout=10)
+        not_ready = requests.get(setup.url + "/readyz", timeout=10)
+        time.sleep(CUT_S - 1.0)
         proxy.restore()
         time.sleep(1.5)
         workers_before = child_pids(http.pid)
@@ -174,7 +178,9 @@ def test_database_cut_during_publishing_pulling_and_a_worker_restart(
     assert problem["type"] == "application/problem+json", problem
     assert problem["body"]["code"] == "database_unavailable" and problem["body"]["detail_zh"]
 
-    # ----- every process back by itself -------------------------------------------------------
+    # ----- during the cut: alive, not ready; afterwards every process back by itself ----------
+    assert alive.status_code == 200 and alive.json()["database"] == "unreachable", alive.text
+    assert not_ready.status_code == 503 and not_ready.json()["ready"] is False, not_ready.text
     assert len(workers_during) == 2 and workers_before[0] not in workers_during, (
         "gunicorn did not replace the killed worker while the database was away",
         workers_before, workers_during)
