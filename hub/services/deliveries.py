@@ -155,9 +155,15 @@ def ack(hub: Hub, member_id: str, cursor: int) -> dict[str, Any]:
                 "cursor_ahead", f"cursor {cursor} is beyond what this feed has served",
                 f"确认位置 {cursor} 超出本成员订阅流已提供的位置", status=409,
                 problems=[Problem("cursor_ahead", "$.cursor", "beyond the feed", "超出订阅流")])
+        # Rows at or below the position already acknowledged are delivered (a replay moves
+        # that position back before the rows it re-opens), so only the stretch after it is
+        # touched: an ack costs its page, not the member's history.
+        done = (member.ack_xid or 0, member.ack_cursor or 0)
         res = s.execute(
             update(Delivery)
             .where(Delivery.member_id == member_id,
+                   tuple_(Delivery.feed_xid, Delivery.id) > tuple_(literal(done[0]),
+                                                                   literal(done[1])),
                    tuple_(Delivery.feed_xid, Delivery.id) <= tuple_(literal(pos[0]),
                                                                     literal(pos[1])),
                    Delivery.state != "delivered")
@@ -166,7 +172,7 @@ def ack(hub: Hub, member_id: str, cursor: int) -> dict[str, Any]:
                     latency_ms=_ms_since_created(s, now))
             .execution_options(synchronize_session=False))
         acked = int(getattr(res, "rowcount", 0) or 0)
-        if pos > (member.ack_xid or 0, member.ack_cursor or 0):
+        if pos > done:
             member.ack_xid, member.ack_cursor = pos
     if acked and acked <= hub.config.inline_receipts:
         # a small acknowledgement sees its items delivered at once; a bulk one is not held up

@@ -126,3 +126,27 @@ def test_an_old_numeric_cursor_keeps_its_meaning(pg_hub: Hub) -> None:
     assert _ids(_served(hub, old_ids[0], 10)) == old[1:] + [new]
     assert deliveries.ack(hub, "health", old_ids[1])["acknowledged"] == 2
     assert _ids(deliveries.feed(hub, "health", None, 10)) == [old[2], new]
+
+
+def test_a_replay_serves_again_from_just_before_its_first_row(
+        hub: Hub, make_member: Any) -> None:
+    """Both engines: a pull member's replay moves its acknowledged position back in feed
+    order, the feed serves the replayed rows again and their ack marks them once more."""
+    from hub.services import operations
+
+    make_member("hrss", ["application_submitted"])
+    make_member("health")
+    with hub.transaction() as s:
+        ids = [_owe(hub, s, f"r{i}") for i in range(4)]
+    page = _served(hub, None, 10)
+    assert _ids(page) == ids
+    assert deliveries.ack(hub, "health", page["next_cursor"])["acknowledged"] == 4
+    assert _ids(deliveries.feed(hub, "health", None, 10)) == []
+    with hub.transaction() as s:
+        third = sorted(s.scalars(select(Delivery.id)))[2]
+    assert operations.replay(hub, delivery_id=third)["replayed"] == 1
+    again = deliveries.feed(hub, "health", None, 10)
+    assert _ids(again) == ids[2:]  # from just before the replayed row
+    assert deliveries.ack(hub, "health", again["next_cursor"])["acknowledged"] == 1
+    with hub.transaction() as s:
+        assert set(s.scalars(select(Delivery.state))) == {"delivered"}
