@@ -214,3 +214,54 @@ def test_database_cut_during_publishing_pulling_and_a_worker_restart(
           f"connection errors {sum(p.stats.connection_errors for p in publishers)}, proxy "
           f"refused {proxy.refused}; ledger health {health_ledger} hrss {hrss_ledger}; "
           f"publish {publish_s:.1f}s, total {time.monotonic() - t0:.1f}s")
+
+
+def test_processes_start_without_the_database_and_connect_when_it_comes(
+        pg_url: str, tmp_path: Path) -> None:
+    """``hub serve`` (gunicorn) and ``hub worker`` started while the database is unreachable:
+    they stay up, answer 503 meanwhile, migrate once it is back and then work."""
+    port = int(pg_url.split("@", 1)[1].split("/", 1)[0].split(":")[1])
+    proxy = TcpProxy(("127.0.0.1", port))
+    setup = HubSetup(tmp_path / "hub", proxy.url_for(pg_url))
+    # the hub's key pair only: the schema is created by the processes themselves, later
+    from hub.security import keys
+
+    keys.write_keypair(Path(setup.env["HUB_KEY_DIR"]), "hub")
+    db = HubDB(pg_url)
+    proxy.cut()
+    with Procs(tmp_path / "logs", setup.env) as procs:
+        http = procs.hub("hub-http", "serve", "--workers", "2", "--no-worker")
+        worker = procs.hub("worker", "worker")
+        procs.wait_http(http, setup.url + "/healthz", timeout=60)
+        time.sleep(2.0)
+        procs.check_alive("hub-http", "worker")
+        down = requests.get(setup.url + "/v1/items", timeout=10)
+        health = requests.get(setup.url + "/healthz", timeout=10).json()
+        assert not db.rows("SELECT 1 FROM information_schema.tables WHERE table_schema = "
+                           "current_schema() AND table_name = 'deliveries'")
+        proxy.restore()
+        deadline = time.monotonic() + 60
+        while requests.get(setup.url + "/metrics", timeout=10).status_code != 200:
+            assert time.monotonic() < deadline, "the API did not come back by itself"
+            procs.check_alive("hub-http", "worker")
+            time.sleep(0.2)
+        hrss = setup.add_member("hrss", publish=("application_submitted",))
+        setup.add_member("health")
+        setup.wait_members_known()
+        receipts = Publisher(setup.url, hrss).publish_batch(
+            application_events(case_ids(3, "9")))
+        deadline = time.monotonic() + 30
+        while not db.rows("SELECT 1 FROM worker_heartbeats"):
+            assert time.monotonic() < deadline, "the worker did not resume by itself"
+            time.sleep(0.2)
+        revision = db.scalar("SELECT version_num FROM alembic_version")
+        logs = http.log_path.read_text("utf-8", errors="replace") + worker.log_path.read_text(
+            "utf-8", errors="replace")
+    proxy.close()
+    db.close()
+    assert down.status_code == 503 and down.headers.get("Retry-After"), down.text
+    assert down.json()["code"] == "database_unavailable"
+    assert health["status"] == "ok" and health["database"] == "unreachable"
+    assert [r["status"] for r in receipts] == ["accepted"] * 3
+    assert revision == "0004_feed_order"
+    assert "Traceback" not in logs, logs[-3000:]
