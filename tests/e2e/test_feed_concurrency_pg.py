@@ -1,7 +1,7 @@
 """The pull feed under concurrent publishing on PostgreSQL: nothing skipped, nothing marked
 delivered unseen.
 
-Four publishers, each its own HTTP connection (so its own API thread and database connection),
+Eight publishers, each its own HTTP connection (so its own API thread and database connection),
 send application batches at the same time to ``hub serve --workers 2`` while the health unit
 pulls ``GET /v1/feed`` and acknowledges every page at once, as fast as it can. Delivery ids come
 from a sequence at insert, so batches commit out of id order all the time; a feed that paged by
@@ -38,9 +38,9 @@ from tests.e2e.procs import (
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
-PUBLISHERS = 4
+PUBLISHERS = 8
 APPLICATIONS = 400
-BATCH = 10
+BATCH = 5
 
 
 @pytest.fixture
@@ -78,7 +78,7 @@ def test_concurrent_publishers_fast_puller_nothing_skipped(pg_url: str, tmp_path
             except BaseException as exc:  # noqa: BLE001 - re-raised in the test thread
                 errors.append(exc)
 
-        puller = Puller(setup.url, health, limit=20)
+        puller = Puller(setup.url, health, limit=10)
         puller.start()
         threads = [threading.Thread(target=publish, args=(share,), daemon=True)
                    for share in shares]
