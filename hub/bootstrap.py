@@ -29,6 +29,14 @@ class Hub:
     catalog: Catalog
     _wakers: list[Callable[[], None]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _schema_ok: bool = False
+
+    def schema_ready(self) -> bool:
+        """Is the database's schema at head? Checked until it is once, then remembered
+        (raises if the database cannot be reached)."""
+        if not self._schema_ok:
+            self._schema_ok = migrate.at_head(self.engine)
+        return self._schema_ok
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
@@ -89,7 +97,7 @@ def bootstrap(config: Config | None = None, *, create: bool = True) -> Hub:
             f"no hub key at {config.private_key_path}: run 'hub init' first")
     engine = make_engine(config.database_url)
     if create:
-        migrate.upgrade(engine)
+        migrate.upgrade(engine)  # ``hub serve`` and ``hub worker`` pass create=False
     keyring = HubKeyRing(config.key_dir, distid=config.sm2_distid)
     keyring.refresh(force=True)
     sessions = session_factory(engine)

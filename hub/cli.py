@@ -26,11 +26,21 @@ def _config() -> Config:
     return Config.from_env()
 
 
-def _hub() -> Any:
+def _hub(create: bool = True) -> Any:
     try:
-        return bootstrap(_config())
+        return bootstrap(_config(), create=create)
     except NotInitialised as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+def _long_running_hub() -> Any:
+    """The hub of a long-running process: it starts whether or not the database is there,
+    and brings the schema to head in the background once it is (under an advisory lock)."""
+    from hub.store import migrate
+
+    hub = _hub(create=False)
+    migrate.upgrade_in_background(hub.engine)
+    return hub
 
 
 @click.group()
@@ -70,14 +80,20 @@ def serve(host: str | None, port: int | None, worker: bool | None, http_workers:
     from hub.http.app import create_app
     from hub.worker import Worker
 
-    hub = _hub()
-    cfg = hub.config
     if http_workers > 1:
+        import subprocess
+
         from hub.http.gunicorn import serve as gunicorn_serve
 
-        hub.engine.dispose()  # each gunicorn worker builds its own hub after the fork
+        cfg = _hub(create=False).config
+        # Migrations once, in a process of their own (it waits for the database if need be);
+        # the gunicorn workers answer 503 until the schema is at head, and never migrate.
+        subprocess.Popen([sys.executable, "-c", "from hub.cli import main; main()",
+                          "db", "upgrade", "--wait"])
         gunicorn_serve(host or cfg.host, port or cfg.port, http_workers, threads)
         return
+    hub = _long_running_hub()
+    cfg = hub.config
     app = create_app(hub=hub)
     w = Worker(hub) if (cfg.run_worker if worker is None else worker) else None
     if w:
@@ -105,7 +121,7 @@ def worker_cmd() -> None:
     """Run only the push worker (APScheduler)."""
     from hub.worker import Worker
 
-    w = Worker(_hub())
+    w = Worker(_long_running_hub())
     w.start()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -121,13 +137,18 @@ def db() -> None:
 
 @db.command("upgrade")
 @click.argument("revision", default="head")
-def db_upgrade(revision: str) -> None:
+@click.option("--wait", is_flag=True,
+              help="wait for the database (with back-off) instead of failing when it is away")
+def db_upgrade(revision: str, wait: bool) -> None:
     """Apply schema migrations up to REVISION (default: head)."""
     from hub.store import migrate
     from hub.store.db import make_engine
 
     engine = make_engine(_config().database_url)
-    migrate.upgrade(engine, revision)
+    if wait and revision == "head":
+        migrate.upgrade_when_reachable(engine)
+    else:
+        migrate.upgrade(engine, revision)
     Console().print(f"database at revision {migrate.current(engine)}")
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from hub.bootstrap import Hub
 from hub.security.signing import HubAuth
 from hub.services import deliveries, members, operations, retry
+from hub.store.db import OUTAGE, unavailable
 from hub.store.models import Delivery
 from hub.store.notify import Listener
 
@@ -95,15 +96,50 @@ class Worker:
         self._local = threading.local()
         self._stopping = threading.Event()
         self.listener: Listener | None = None
+        # while the database is away every job pauses until then, backing off up to 5 s
+        self._paused_until = 0.0
+        self._backoff = 0.0
+
+    def _db_ok(self) -> bool:
+        """False while paused for a database outage (or before the schema is at head)."""
+        if time.monotonic() < self._paused_until:
+            return False
+        try:
+            return self.hub.schema_ready()
+        except Exception as exc:  # noqa: BLE001 - sorted by _db_lost
+            self._db_lost(exc)
+            return False
+
+    def _db_lost(self, exc: BaseException) -> bool:
+        """Pause for a database outage (logged once per outage); False for any other error."""
+        if not unavailable(exc):
+            return False
+        OUTAGE.lost(exc)
+        self._backoff = min(max(0.25, self._backoff * 2), 5.0)
+        self._paused_until = time.monotonic() + self._backoff
+        return True
+
+    def _guarded(self, job: Any) -> Any:
+        def run() -> None:
+            if not self._db_ok():
+                return
+            try:
+                job()
+                self._backoff = 0.0
+            except Exception as exc:
+                if not self._db_lost(exc):
+                    raise
+        return run
 
     def start(self) -> None:
         self.scheduler.add_job(self._push_job, "interval", seconds=self.hub.config.worker_poll_s,
                                id=PUSH_JOB, max_instances=1, coalesce=True,
                                next_run_time=datetime.now(timezone.utc))
         # Safe in every process at once: deletes of expired rows and a per-process heartbeat.
-        self.scheduler.add_job(lambda: members.purge_nonces(self.hub), "interval", seconds=60,
-                               id="purge-nonces", max_instances=1, coalesce=True)
-        self.scheduler.add_job(lambda: operations.heartbeat(self.hub, self.worker_id), "interval",
+        self.scheduler.add_job(self._guarded(lambda: members.purge_nonces(self.hub)), "interval",
+                               seconds=60, id="purge-nonces", max_instances=1, coalesce=True)
+        self.scheduler.add_job(self._guarded(
+                               lambda: operations.heartbeat(self.hub, self.worker_id)), "interval",
                                seconds=max(1.0, self.hub.config.heartbeat_stale_s / 3),
                                id="heartbeat", max_instances=1, coalesce=True,
                                next_run_time=datetime.now(timezone.utc))
@@ -152,10 +188,15 @@ class Worker:
             try:
                 while not self._stopping.is_set():
                     self._again.clear()
+                    if not self._db_ok():
+                        break
                     try:
                         self.pusher.run_due(self.worker_id)
-                    except Exception:
-                        log.exception("push run failed")
+                        self._backoff = 0.0
+                    except Exception as exc:
+                        if not self._db_lost(exc):
+                            log.exception("push run failed")
+                        break
                     if not self._again.is_set():
                         break
             finally:

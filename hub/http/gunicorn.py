@@ -18,11 +18,14 @@ class HubApplication(BaseApplication):  # type: ignore[misc]
     def load(self) -> Any:
         import logging
 
+        from hub.bootstrap import bootstrap
         from hub.http.app import create_app
         from hub.logs import install
 
         install(logging.getLogger("gunicorn.error"))  # gunicorn's own handlers, too
-        return create_app()
+        # No migrations and no database work in a worker's boot: a worker restarted while the
+        # database is away must come up (and answer 503) rather than fail and take the API down.
+        return create_app(hub=bootstrap(create=False))
 
 
 def serve(host: str, port: int, workers: int, threads: int) -> None:

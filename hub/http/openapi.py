@@ -34,6 +34,11 @@ AUTH_ERRORS = {
 }
 
 
+# the member-facing calls a department retries on: 503 with Retry-After while the database is
+# unreachable (every other endpoint answers the same problem then)
+UNAVAILABLE = {"503": _problem("database_unavailable: the database is unreachable for a moment; "
+                               "retry after Retry-After seconds (same event ids are safe)")}
+
 ADMIN_ERRORS = {**AUTH_ERRORS, "403": _problem("the signing member lacks the admin role")}
 
 
@@ -184,7 +189,7 @@ def document() -> dict[str, Any]:
                     "409": _problem("same id with other content, case exists, illegal item transition"),
                     "415": _problem("content type is not CloudEvents structured or batch JSON"),
                     "422": _problem("envelope, contract or domain rule problems, every one with its path"),
-                    **AUTH_ERRORS}}},
+                    **AUTH_ERRORS, **UNAVAILABLE}}},
             "/v1/feed": {"get": {
                 "summary": "The caller's events in order after a cursor",
                 "security": SIGNED,
@@ -195,17 +200,18 @@ def document() -> dict[str, Any]:
                     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1,
                                                                 "maximum": 500}}],
                 "responses": {"200": _json("Feed", "events and the next cursor"),
-                              "400": _problem("bad query parameter"), **AUTH_ERRORS}}},
+                              "400": _problem("bad query parameter"), **AUTH_ERRORS,
+                              **UNAVAILABLE}}},
             "/v1/feed/ack": {"post": {
-                "summary": "Acknowledge everything up to a cursor (records delivery)",
+                "summary": "Acknowledge everything served up to a cursor (records delivery)",
                 "security": SIGNED,
                 "requestBody": {"required": True, "content": {"application/json": {
                     "schema": {"$ref": "#/components/schemas/Ack"}}}},
                 "responses": {"200": _json("AckResult", "recorded"),
                               "400": _problem("malformed JSON"),
-                              "409": _problem("cursor beyond the end of the feed"),
+                              "409": _problem("cursor beyond what the feed has served"),
                               "422": _problem("cursor missing or not a non-negative integer"),
-                              **AUTH_ERRORS}}},
+                              **AUTH_ERRORS, **UNAVAILABLE}}},
             "/v1/cases/{case_id}": {"get": {
                 "summary": "The merged status of a case the caller takes part in",
                 "security": SIGNED,
@@ -402,8 +408,8 @@ def document() -> dict[str, Any]:
                                               "503": {"description": "not ready, with the failing check"}}}},
             "/metrics": {"get": {"summary": "Prometheus metrics",
                                  "responses": {"200": {"description": "text exposition format"}}}},
-            "/healthz": {"get": {"summary": "Alive, database reachable",
-                                 "responses": {"200": {"description": "ok"},
-                                               "500": _problem("database unreachable")}}},
+            "/healthz": {"get": {"summary": "Alive (answers even while the database is "
+                                            "unreachable; its state is in the body)",
+                                 "responses": {"200": {"description": "ok"}}}},
         },
     }

@@ -1,10 +1,22 @@
 """Delivery bookkeeping shared by pull (feed and ack) and push (the worker)."""
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import Integer, cast, func, literal, or_, select, update
+from sqlalchemy import (
+    Integer,
+    cast,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    true,
+    tuple_,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from hub.bootstrap import Hub
@@ -15,31 +27,116 @@ from hub.store import cases as case_store
 from hub.store.models import Delivery, DeliveryAttempt, Event, Member
 
 
+# ----- pull ------------------------------------------------------------------------------
+#
+# Why the feed is ordered by (feed_xid, id) and not by id. Ids come from a sequence when a row
+# is inserted, not when its transaction commits: with several publishers on PostgreSQL, id 7
+# can commit after id 9 has been served, and a feed paging by "id > cursor" would step over it
+# for good (and an ack of "id <= cursor" would mark it delivered unseen). So every delivery
+# records the transaction that inserted it (``feed_xid``, PostgreSQL's 64-bit
+# ``pg_current_xact_id()``, set by a column default), and a page serves, in (feed_xid, id)
+# order, only rows whose transaction is older than the oldest transaction still in flight
+# (``pg_snapshot_xmin(pg_current_snapshot())``). Every row that may still become visible
+# belongs to a transaction at or above that horizon, so it sorts after everything already
+# served: a position, once passed, can never be preceded by a later commit. An ack marks only
+# the member's rows at or below the position of the cursor it names, which is a row it was
+# served. On SQLite writers are serialised (BEGIN IMMEDIATE), so id order is commit order and
+# feed_xid stays 0.
+#
+# The cursor stays the id of the last row served (opaque to members, and a number as before):
+# the hub looks up that row's (feed_xid, id). A number that names no row of the member, such
+# as a cursor kept from before feed_xid existed, stands for (0, number), which is exactly what
+# it meant then (older rows all have feed_xid 0).
+#
+# Cost: a new event is visible once its transaction has committed and every transaction that
+# began writing before it has ended; on a quiet feed that is at once. A long-running writing
+# transaction anywhere on the PostgreSQL server holds back newer rows (never older ones) until
+# it ends; they are late, never lost (a read finding rows held back tries again for up to
+# HOLD_WAIT_S first). Read-only transactions hold nothing back.
+
+
+HOLD_WAIT_S = 1.0  # longest a feed read waits for a transaction in flight (see feed())
+
+
+def _horizon(s: Session) -> Any | None:
+    """SQL for the oldest transaction still in flight (PostgreSQL); None where writers are
+    serialised (SQLite)."""
+    if s.get_bind().dialect.name == "postgresql":
+        return literal_column("(pg_snapshot_xmin(pg_current_snapshot())::text)::bigint")
+    return None
+
+
+def _servable(s: Session) -> Any:
+    horizon = _horizon(s)
+    return true() if horizon is None else Delivery.feed_xid < horizon
+
+
+def _position(s: Session, member_id: str, cursor: int) -> tuple[tuple[int, int], bool | None]:
+    """The feed position a cursor stands for, and whether it has been served: True if it is
+    a row of the member whose transaction is below the horizon (or 0), False if that row is
+    not servable yet, None if the number names no row of the member."""
+    if cursor <= 0:
+        return (0, 0), True
+    row = s.execute(select(Delivery.feed_xid, _servable(s))
+                    .where(Delivery.id == cursor, Delivery.member_id == member_id)).first()
+    if row is None:
+        return (0, cursor), None
+    return (int(row[0]), cursor), bool(row[1])
+
+
 def feed(hub: Hub, member_id: str, after: int | None, limit: int) -> dict[str, Any]:
-    """The member's events in order after ``after`` (default: its last acknowledged cursor)."""
+    """The member's events in order after ``after`` (default: its last acknowledged position).
+
+    Only rows that no later commit can precede are served (see the note above). When the page
+    is not full because committed rows are held back by a transaction still in flight, the
+    read is repeated for up to ``HOLD_WAIT_S``: such transactions are normally over in
+    milliseconds, so a member reading right after a publish sees it."""
     limit = max(1, min(limit, hub.config.feed_max_limit))
+    deadline = time.monotonic() + HOLD_WAIT_S
+    while True:
+        page, held = _page(hub, member_id, after, limit)
+        if not held or time.monotonic() >= deadline:
+            return page
+        time.sleep(0.01)
+
+
+def _page(hub: Hub, member_id: str, after: int | None, limit: int
+          ) -> tuple[dict[str, Any], bool]:
+    """One read of a page, and whether committed rows were held back behind the horizon."""
     with hub.transaction() as s:
-        start = after if after is not None else (
-            s.scalar(select(Member.ack_cursor).where(Member.id == member_id)) or 0)
-        # plain columns, not ORM entities: a page of 500 is built without object overhead
+        if after is None:
+            m = s.execute(select(Member.ack_xid, Member.ack_cursor)
+                          .where(Member.id == member_id)).first()
+            pos = (int(m[0] or 0), int(m[1] or 0)) if m else (0, 0)
+            start = pos[1]
+        else:
+            pos = _position(s, member_id, after)[0]
+            start = after
+        # plain columns, not ORM entities: a page of 500 is built without object overhead;
+        # the servable rows are a prefix of this order, since the horizon is one feed_xid
         rows = s.execute(
             select(Delivery.id, Event.event_id, Event.source, Event.type, Event.subject,
-                   Event.time, Event.dataschema, Event.data)
+                   Event.time, Event.dataschema, Event.data, _servable(s))
             .join(Event, Event.seq == Delivery.event_seq)
-            .where(Delivery.member_id == member_id, Delivery.id > start)
-            .order_by(Delivery.id).limit(limit + 1)
+            .where(Delivery.member_id == member_id,
+                   tuple_(Delivery.feed_xid, Delivery.id) > tuple_(literal(pos[0]),
+                                                                   literal(pos[1])))
+            .order_by(Delivery.feed_xid, Delivery.id).limit(limit + 1)
         ).all()
+    fetched = len(rows)
+    rows = [r for r in rows if r[-1]]
+    held = len(rows) < fetched
     more = len(rows) > limit
     rows = rows[:limit]
     return {
-        "items": [{"cursor": r[0], "event": outbox.envelope_of(*r[1:])} for r in rows],
+        "items": [{"cursor": r[0], "event": outbox.envelope_of(*r[1:-1])} for r in rows],
         "next_cursor": rows[-1][0] if rows else start,
         "has_more": more,
-    }
+    }, held and not more
 
 
 def ack(hub: Hub, member_id: str, cursor: int) -> dict[str, Any]:
-    """Record that the member holds everything up to ``cursor``.
+    """Record that the member holds everything up to ``cursor`` (a position it was served).
 
     The acknowledgement itself is one bulk update, so a large page costs one round trip; what
     it means for the cases (items move to delivered, the merged status goes out) is applied
@@ -49,22 +146,34 @@ def ack(hub: Hub, member_id: str, cursor: int) -> dict[str, Any]:
     with hub.transaction() as s:
         member = s.get(Member, member_id)
         assert member is not None
-        top = s.scalar(select(func.max(Delivery.id)).where(Delivery.member_id == member_id)) or 0
-        if cursor > top:
+        pos, served = _position(s, member_id, cursor)
+        if served is None:  # an older cursor, or one between rows: fine unless past the end
+            served = cursor <= (s.scalar(select(func.max(Delivery.id))
+                                         .where(Delivery.member_id == member_id)) or 0)
+        if not served:
             raise DomainError(
-                "cursor_ahead", f"cursor {cursor} is beyond the last event of this feed ({top})",
-                f"确认位置 {cursor} 超出本成员订阅流的最后位置（{top}）", status=409,
+                "cursor_ahead", f"cursor {cursor} is beyond what this feed has served",
+                f"确认位置 {cursor} 超出本成员订阅流已提供的位置", status=409,
                 problems=[Problem("cursor_ahead", "$.cursor", "beyond the feed", "超出订阅流")])
+        # Rows at or below the position already acknowledged are delivered (a replay moves
+        # that position back before the rows it re-opens), so only the stretch after it is
+        # touched: an ack costs its page, not the member's history.
+        done = (member.ack_xid or 0, member.ack_cursor or 0)
         res = s.execute(
             update(Delivery)
-            .where(Delivery.member_id == member_id, Delivery.id <= cursor,
+            .where(Delivery.member_id == member_id,
+                   tuple_(Delivery.feed_xid, Delivery.id) > tuple_(literal(done[0]),
+                                                                   literal(done[1])),
+                   tuple_(Delivery.feed_xid, Delivery.id) <= tuple_(literal(pos[0]),
+                                                                    literal(pos[1])),
                    Delivery.state != "delivered")
             .values(state="delivered", delivered_at=now, delivered_by="pull",
                     next_attempt_at=None, receipt_pending=_is_item_request(hub),
                     latency_ms=_ms_since_created(s, now))
             .execution_options(synchronize_session=False))
         acked = int(getattr(res, "rowcount", 0) or 0)
-        member.ack_cursor = max(member.ack_cursor or 0, cursor)
+        if pos > done:
+            member.ack_xid, member.ack_cursor = pos
     if acked and acked <= hub.config.inline_receipts:
         # a small acknowledgement sees its items delivered at once; a bulk one is not held up
         apply_receipts(hub, acked, member=member_id)

@@ -135,12 +135,16 @@ def replay(hub: Hub, *, delivery_id: int | None = None, member: str | None = Non
             s.execute(update(Delivery).where(Delivery.id.in_(part)).values(
                 state="pending", attempts=0, next_attempt_at=now, lease_until=None,
                 claimed_by=None, delivered_at=None, delivered_by=None))
-            for mid, first in s.execute(select(Delivery.member_id, func.min(Delivery.id))
-                                        .where(Delivery.id.in_(part))
-                                        .group_by(Delivery.member_id)):
+            # the feed's order is (feed_xid, id): step back to just before the first one
+            first: dict[str, tuple[int, int]] = {}
+            for mid, xid, did in s.execute(select(Delivery.member_id, Delivery.feed_xid,
+                                                  Delivery.id).where(Delivery.id.in_(part))):
+                first[mid] = min(first.get(mid, (xid, did)), (xid, did))
+            for mid, (xid, did) in first.items():
                 m = s.get(Member, mid)
                 if m is not None and m.push_url is None:
-                    m.ack_cursor = min(m.ack_cursor or 0, first - 1)
+                    m.ack_xid, m.ack_cursor = min((m.ack_xid or 0, m.ack_cursor or 0),
+                                                  (xid, did - 1))
         done += len(part)
         if progress:
             progress(done, len(ids))

@@ -59,6 +59,8 @@ class Member(Base):
     push_disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     push_disabled_reason: Mapped[str | None] = mapped_column(Text)
     ack_cursor: Mapped[int] = mapped_column(BigId, default=0)
+    # with ack_cursor, the feed position acknowledged: (ack_xid, ack_cursor)
+    ack_xid: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
@@ -103,13 +105,16 @@ class Delivery(Base):
     __tablename__ = "deliveries"
     __table_args__ = (
         UniqueConstraint("event_seq", "member_id", name="uq_delivery_event_member"),
-        Index("ix_deliveries_member_id", "member_id", "id"),
+        Index("ix_deliveries_feed", "member_id", "feed_xid", "id"),
         Index("ix_deliveries_due", "state", "next_attempt_at"),
         Index("ix_deliveries_receipts", "receipt_pending", "id"),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     event_seq: Mapped[int] = mapped_column(ForeignKey("events.seq"))
     member_id: Mapped[str] = mapped_column(ForeignKey("members.id"))
+    # the inserting transaction (PostgreSQL, set by the database); 0 on SQLite. The feed's
+    # order is (feed_xid, id): see hub/services/deliveries.py
+    feed_xid: Mapped[int] = mapped_column(BigInteger, server_default="0")
     # set on creation so one flush inserts a request's events, then its deliveries, in batches
     event: Mapped["Event"] = relationship(lazy="raise_on_sql")
     state: Mapped[str] = mapped_column(String(20), default="pending")

@@ -21,8 +21,13 @@ def notify(engine: Engine) -> None:
         with engine.connect() as conn:
             conn.execute(text(f"NOTIFY {CHANNEL}"))
             conn.commit()
-    except Exception:  # noqa: BLE001 - a lost wake-up only delays a push to the next tick
-        log.warning("NOTIFY failed; workers will push on their next tick", exc_info=True)
+    except Exception as exc:  # noqa: BLE001 - a lost wake-up only delays a push to the next tick
+        from hub.store.db import OUTAGE, unavailable
+
+        if unavailable(exc):
+            OUTAGE.lost(exc)
+        else:
+            log.warning("NOTIFY failed; workers will push on their next tick", exc_info=True)
 
 
 class Listener:
@@ -50,6 +55,11 @@ class Listener:
                     while not self._stop.is_set():
                         for _ in conn.notifies(timeout=1.0, stop_after=1):
                             self.on_wake()
-            except Exception:  # noqa: BLE001 - reconnect; the worker's tick still runs
-                log.warning("LISTEN connection lost; reconnecting", exc_info=True)
+            except Exception as exc:  # noqa: BLE001 - reconnect; the worker's tick still runs
+                from hub.store.db import OUTAGE, unavailable
+
+                if unavailable(exc):
+                    OUTAGE.lost(exc)  # once per outage, not a traceback a second
+                else:
+                    log.warning("LISTEN connection lost; reconnecting", exc_info=True)
                 self._stop.wait(1.0)

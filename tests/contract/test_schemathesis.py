@@ -183,12 +183,18 @@ def _breaking_version(c: Ctx) -> requests.Response:
     return c.call("POST", "/v1/admin/contracts/progress/versions", body={"schema": schema})
 
 
-def _database_down(c: Ctx) -> Any:
+def _database_down(method: str, path: str) -> Recipe:
     """The same app over a database it cannot open (in-process: a live one would be shared)."""
-    from hub.http.app import create_app
+    def call(c: Ctx) -> Any:
+        from hub.http.app import create_app
+        from hub.registry.catalog import Catalog
+        from hub.store.db import session_factory
 
-    broken = dataclasses.replace(c.hub, engine=create_engine("sqlite:////nonexistent/dir/hub.db"))
-    return create_app(hub=broken).test_client().get("/healthz")
+        engine = create_engine("sqlite:////nonexistent/dir/hub.db")
+        broken = dataclasses.replace(c.hub, engine=engine, sessions=session_factory(engine),
+                                     catalog=Catalog(engine), _schema_ok=False)
+        return create_app(hub=broken).test_client().open(path, method=method)
+    return call
 
 
 RECIPES: dict[tuple[str, str, int], Recipe] = {
@@ -265,7 +271,9 @@ RECIPES: dict[tuple[str, str, int], Recipe] = {
     ("PUT", "/v1/admin/calendars/{year}", 422): lambda c: c.call(
         "PUT", "/v1/admin/calendars/2099", body={"year": 2099, "holidays": []}),
     ("GET", "/readyz", 503): lambda c: c.call("GET", "/readyz"),  # no worker heartbeat here
-    ("GET", "/healthz", 500): _database_down,
+    ("POST", "/v1/events", 503): _database_down("POST", "/v1/events"),
+    ("GET", "/v1/feed", 503): _database_down("GET", "/v1/feed"),
+    ("POST", "/v1/feed/ack", 503): _database_down("POST", "/v1/feed/ack"),
 }
 PATH_PARAMETERS = {"delivery_id": 1, "member_id": "hpf", "case_id": "RT320400-20261125-none",
                    "subject": "progress", "n": 1, "code": "hpf_withdrawal", "year": 2099}

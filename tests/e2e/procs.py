@@ -416,6 +416,7 @@ class PublishStats:
     server_errors: int = 0      # 5xx answers: retried with the same ids
     receipts: dict[str, dict[str, Any]] = field(default_factory=dict)  # the latest, per id
     accepted_ids: list[str] = field(default_factory=list)  # every "accepted" receipt's id
+    statuses: dict[int, int] = field(default_factory=dict)  # non-202 answers by status
 
 
 class Publisher:
@@ -460,10 +461,217 @@ class Publisher:
                     raise AssertionError(f"the hub refused a batch: {resp.status_code} "
                                          f"{resp.text[:2000]}")
                 self.stats.server_errors += 1
+                self.stats.statuses[resp.status_code] = self.stats.statuses.get(
+                    resp.status_code, 0) + 1
             if time.monotonic() > deadline:
                 raise AssertionError(f"the hub did not accept a batch within {self.give_up_s}s")
             time.sleep(delay)
             delay = min(delay * 2, 0.5)
+
+
+# ----- a database link we can cut ---------------------------------------------------------------
+
+class TcpProxy:
+    """A TCP proxy on a loopback port in front of ``upstream``: ``cut()`` drops every open
+    connection and refuses new ones (accepted, then closed at once) until ``restore()``."""
+
+    def __init__(self, upstream: tuple[str, int]) -> None:
+        import socket
+
+        self.upstream = upstream
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self._cut = threading.Event()
+        self._open: set[Any] = set()
+        self._lock = threading.Lock()
+        self._closed = False
+        self.refused = 0
+        threading.Thread(target=self._accept, name="tcp-proxy", daemon=True).start()
+
+    def url_for(self, url: str) -> str:
+        return url.replace(f":{self.upstream[1]}/", f":{self.port}/", 1)
+
+    def cut(self) -> None:
+        self._cut.set()
+        with self._lock:
+            socks, self._open = list(self._open), set()
+        for sock in socks:
+            self._close(sock)
+
+    def restore(self) -> None:
+        self._cut.clear()
+
+    def close(self) -> None:
+        self._closed = True
+        self.cut()
+        self._close(self.listener)
+
+    @staticmethod
+    def _close(sock: Any) -> None:
+        import socket
+
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        sock.close()
+
+    def _accept(self) -> None:
+        import socket
+
+        while not self._closed:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if self._cut.is_set():
+                self.refused += 1
+                self._close(client)
+                continue
+            try:
+                server = socket.create_connection(self.upstream, timeout=5)
+                server.settimeout(None)
+            except OSError:
+                self._close(client)
+                continue
+            with self._lock:
+                self._open |= {client, server}
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def _pump(self, src: Any, dst: Any) -> None:
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        with self._lock:
+            self._open -= {src, dst}
+        for sock in (src, dst):
+            self._close(sock)
+
+
+def child_pids(pid: int) -> list[int]:
+    """The live children of ``pid`` (e.g. a gunicorn master's workers), from /proc."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[-1].split()
+        if int(fields[1]) == pid and fields[0] != "Z":
+            out.append(int(entry.name))
+    return out
+
+
+# ----- pulling and the ledger ------------------------------------------------------------------
+
+@dataclass
+class PullStats:
+    pages: int = 0
+    served: dict[str, int] = field(default_factory=dict)  # event id -> times served
+    acks: int = 0
+    statuses: dict[int, int] = field(default_factory=dict)  # HTTP status -> count (not 200)
+
+
+class Puller(threading.Thread):
+    """A pull member reading ``GET /v1/feed`` and acknowledging each page at once, as fast as
+    it can; every event id it was served is counted. Transient failures (no answer, 5xx) are
+    retried; the page is read again from the last acknowledged position."""
+
+    def __init__(self, hub_url: str, member: MemberKeys, *, limit: int = 20) -> None:
+        super().__init__(name=f"puller-{member.id}", daemon=True)
+        self.url = hub_url
+        self.auth = member.auth()
+        self.limit = limit
+        self.stats = PullStats()
+        self.stop_evt = threading.Event()
+        self.error: BaseException | None = None
+        self.idle = threading.Event()  # set while the last page came back empty
+
+    def _get(self, http: requests.Session, method: str, path: str, **kw: Any) -> Any:
+        resp = http.request(method, self.url + path, auth=self.auth, timeout=20, **kw)
+        if resp.status_code != 200:
+            self.stats.statuses[resp.status_code] = self.stats.statuses.get(
+                resp.status_code, 0) + 1
+            if resp.status_code < 500:
+                raise AssertionError(f"{method} {path}: {resp.status_code} {resp.text[:500]}")
+            return None
+        return resp.json()
+
+    def run(self) -> None:
+        http = requests.Session()
+        try:
+            while not self.stop_evt.is_set():
+                try:
+                    page = self._get(http, "GET", "/v1/feed", params={"limit": self.limit})
+                    if page is None:
+                        time.sleep(0.05)
+                        continue
+                    self.stats.pages += 1
+                    for item in page["items"]:
+                        eid = item["event"]["id"]
+                        self.stats.served[eid] = self.stats.served.get(eid, 0) + 1
+                    if not page["items"]:
+                        self.idle.set()
+                        time.sleep(0.02)
+                        continue
+                    self.idle.clear()
+                    if self._get(http, "POST", "/v1/feed/ack",
+                                 data=json.dumps({"cursor": page["next_cursor"]}),
+                                 headers={"Content-Type": "application/json"}) is not None:
+                        self.stats.acks += 1
+                except requests.RequestException:
+                    http.close()
+                    http = requests.Session()
+                    time.sleep(0.05)
+        except BaseException as exc:  # noqa: BLE001 - re-raised by the test through .error
+            self.error = exc
+
+    def drain(self, timeout: float, done: Any = None) -> None:
+        """Let the puller run until it has seen an empty feed twice in a row (and ``done()``
+        says so: a writing transaction elsewhere on the server may hold the feed back for a
+        moment), then stop it."""
+        deadline = time.monotonic() + timeout
+        quiet = 0
+        while quiet < 2 or (done is not None and not done()):
+            if self.error is not None or not self.is_alive():
+                raise AssertionError(f"the puller stopped: {self.error!r}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the feed did not run dry within {timeout}s")
+            self.idle.clear()
+            if self.idle.wait(min(5.0, max(0.1, deadline - time.monotonic()))):
+                quiet += 1
+            else:
+                quiet = 0
+        self.stop_evt.set()
+        self.join(30)
+        if self.error is not None:
+            raise self.error
+
+
+def assert_ledger(db: HubDB, member: str, received: set[str],
+                  owed_at_least: set[str] | None = None) -> dict[str, int]:
+    """Both ways: every delivery the hub calls delivered to ``member`` was received, and
+    everything received was owed to it. Returns counts for the test's report."""
+    rows = db.rows("SELECT e.event_id, d.state FROM deliveries d JOIN events e "
+                   "ON e.seq = d.event_seq WHERE d.member_id = :m", m=member)
+    owed = {eid for eid, _ in rows}
+    delivered = {eid for eid, state in rows if state == "delivered"}
+    unseen = delivered - received
+    assert not unseen, (f"{len(unseen)} of {len(delivered)} deliveries to {member} are marked "
+                        f"delivered but were never received, e.g. {sorted(unseen)[:5]}")
+    unowed = received - owed
+    assert not unowed, f"{member} received {len(unowed)} events never owed to it"
+    if owed_at_least is not None:
+        assert owed_at_least <= owed, f"{len(owed_at_least - owed)} events were never owed"
+    return {"owed": len(owed), "delivered": len(delivered), "received": len(received)}
 
 
 # ----- the receiving stand-in ------------------------------------------------------------------

@@ -38,6 +38,7 @@ from tests.e2e.procs import (
     Procs,
     Publisher,
     Receiver,
+    assert_ledger,
     application_events,
     case_ids,
     pg_schema,
@@ -200,6 +201,7 @@ def test_kill9_hub_and_worker_during_a_stream_loses_nothing(
         unknown = got - set(owed)
         assert not missing, f"{len(missing)} pushes never arrived, e.g. {sorted(missing)[:5]}"
         assert not unknown, f"{len(unknown)} ids the hub never owed, e.g. {sorted(unknown)[:5]}"
+        ledger = assert_ledger(db, "hrss", got)  # delivered => received, received => owed
         per_case = receiver.subjects("hrss", STATUS)
         assert set(per_case) == set(cases) and set(per_case.values()) == {1}
         arrivals = receiver.arrivals("hrss")
@@ -223,7 +225,7 @@ def test_kill9_hub_and_worker_during_a_stream_loses_nothing(
               f"5xx, {resend_duplicates} duplicate receipts after a lost 202; receiver: "
               f"{len(got)} distinct, {duplicates} duplicates ({timeouts} push timeouts, {failed_runs} "
               f"failed worker runs); publish {publish_s:.1f}s, "
-              f"drain {drain_s:.1f}s, total {total_s:.1f}s")
+              f"drain {drain_s:.1f}s, total {total_s:.1f}s; ledger {ledger}")
     print(report)
     # Both kinds of process were really killed, at least once while events were published.
     assert chaos.count("hub-http") >= 1 and chaos.count("worker") >= 1, report

@@ -33,6 +33,7 @@ from tests.e2e.procs import (
     Publisher,
     Receiver,
     application_events,
+    assert_ledger,
     case_ids,
     pg_schema,
     pg_unavailable,
@@ -174,6 +175,7 @@ def test_three_workers_one_killed_nothing_lost_nothing_claimed_twice(
         for member, ids in owed.items():
             got = receiver.distinct_ids(member)
             assert got == set(ids), (member, len(set(ids) - got), len(got - set(ids)))
+            assert_ledger(db, member, got)  # delivered => received, received => owed
         statuses = receiver.subjects("hrss", STATUS)
         assert set(statuses) == set(cases) and set(statuses.values()) == {2}
         assert set(receiver.subjects("health", contracts.item("only_child_certificate")

@@ -1,7 +1,7 @@
 """working calendars as registry data; each item's clock start for recomputation
 
-Revision ID: 0004_calendar
-Revises: 0003
+Revision ID: 0005_calendar
+Revises: 0004_feed_order
 Create Date: 2026-11-29 17:10:00
 """
 from alembic import op
@@ -9,8 +9,8 @@ import sqlalchemy as sa
 import hub.store.models
 
 
-revision = '0004_calendar'
-down_revision = '0003'
+revision = '0005_calendar'
+down_revision = '0004_feed_order'
 branch_labels = None
 depends_on = None
 
