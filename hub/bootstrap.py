@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hub.config import Config
 from hub.domain.retirement import RetirementRules
+from hub.messagelog import appender as message_log
 from hub.registry.catalog import Catalog, Snapshot
 from hub.security import keys
 from hub.store import migrate
@@ -72,6 +73,7 @@ def bootstrap(config: Config | None = None, *, create: bool = True) -> Hub:
         migrate.upgrade(engine)
     private = keys.load_private_key(config.private_key_path)
     sessions = session_factory(engine)
+    message_log.attach(sessions)  # leaves are appended as each transaction commits
     return Hub(
         config=config,
         engine=engine,

@@ -473,5 +473,10 @@ def render_case(doc: dict[str, Any]) -> None:
         Console().print(it)
 
 
+from hub.messagelog.cli import log_group  # noqa: E402 - the group needs main defined
+
+main.add_command(log_group)
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

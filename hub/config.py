@@ -32,6 +32,10 @@ class Config:
     inline_receipts: int = 20
     worker_poll_s: float = 2.0
     run_worker: bool = True
+    log_origin: str = "retirement-hub.js.gov.cn/log"
+    log_checkpoint_s: float = 60.0        # sign a checkpoint at least this often (when it grew)
+    log_checkpoint_leaves: int = 1000     # ... or as soon as this many leaves are unsigned
+    log_checkpoint_stale_s: float = 600.0  # an unsigned, growing log older than this: a notice
     retirement_rules: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -66,6 +70,10 @@ class Config:
             "HUB_PUSH_BATCH": ("push_batch", int),
             "HUB_HEARTBEAT_STALE_S": ("heartbeat_stale_s", float),
             "HUB_INLINE_RECEIPTS": ("inline_receipts", int),
+            "HUB_LOG_ORIGIN": ("log_origin", str),
+            "HUB_LOG_CHECKPOINT_S": ("log_checkpoint_s", float),
+            "HUB_LOG_CHECKPOINT_LEAVES": ("log_checkpoint_leaves", int),
+            "HUB_LOG_CHECKPOINT_STALE_S": ("log_checkpoint_stale_s", float),
         }
         for var, (name, conv) in simple.items():
             if var in env:

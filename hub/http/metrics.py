@@ -8,6 +8,7 @@ from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 from sqlalchemy import case, func, select
 
 from hub.bootstrap import Hub
+from hub.messagelog.metrics import LogCollector
 from hub.services.outbox import utcnow
 from hub.store.models import Delivery
 
@@ -57,4 +58,5 @@ class DeliveryCollector:
 def render(hub: Hub) -> bytes:
     registry = CollectorRegistry()
     registry.register(DeliveryCollector(hub))  # type: ignore[arg-type]
+    registry.register(LogCollector(hub))  # type: ignore[arg-type]
     return generate_latest(registry)

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from hub.bootstrap import Hub
 from hub.domain.errors import DomainError
+from hub.messagelog import appender as message_log
 from hub.services.outbox import iso, utcnow
 from hub.store.models import Delivery, DeliveryAttempt, Event, Member, Notice, WorkerHeartbeat
 
@@ -126,6 +127,7 @@ def replay(hub: Hub, *, delivery_id: int | None = None, member: str | None = Non
             s.execute(update(Delivery).where(Delivery.id.in_(part)).values(
                 state="pending", attempts=0, next_attempt_at=now, lease_until=None,
                 claimed_by=None, delivered_at=None, delivered_by=None))
+            message_log.note_replayed(s, part)
             for mid, first in s.execute(select(Delivery.member_id, func.min(Delivery.id))
                                         .where(Delivery.id.in_(part))
                                         .group_by(Delivery.member_id)):

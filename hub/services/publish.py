@@ -12,6 +12,7 @@ from hub.domain import case as C
 from hub.domain.errors import DomainError, Problem
 from hub.domain.projection import project
 from hub.domain.workdays import add_working_days
+from hub.messagelog import appender as message_log
 from hub.services import outbox
 from hub.services.envelope import IncomingEvent, check_envelope, digest, rule_problems, schema_problems
 from hub.store import cases as case_store
@@ -46,7 +47,8 @@ def publish(hub: Hub, member_id: str, payload: Any, *, batch: bool) -> list[Rece
     return publish_with_warnings(hub, member_id, payload, batch=batch).receipts
 
 
-def publish_with_warnings(hub: Hub, member_id: str, payload: Any, *, batch: bool) -> Published:
+def publish_with_warnings(hub: Hub, member_id: str, payload: Any, *, batch: bool,
+                          keyid: str | None = None) -> Published:
     """Validate every event, then store and route them all or none."""
     events = payload if batch else [payload]
     if batch and (not isinstance(payload, list) or not payload):
@@ -76,6 +78,7 @@ def publish_with_warnings(hub: Hub, member_id: str, payload: Any, *, batch: bool
     prefix = (lambda i: f"$[{i}]") if batch else (lambda i: "$")
     rows: list[tuple[Event, bool]] = []
     with hub.transaction() as s:
+        message_log.note_signer(s, member_id, keyid)
         for ev in incoming:
             try:
                 rows.append(_accept(hub, s, member_id, ev, snap))

@@ -256,11 +256,22 @@ RECIPES: dict[tuple[str, str, int], Recipe] = {
         "id": "intruder", "keyid": c.signers.member.keyid,
         "public_key_pem": keys.public_key_pem(keys.generate_keypair().public_key())}),
     ("POST", "/v1/admin/members", 422): lambda c: c.call("POST", "/v1/admin/members", body={}),
+    # message log
+    ("GET", "/v1/log/checkpoints/{size}", 404): lambda c: c.call(
+        "GET", "/v1/log/checkpoints/99999999999"),
+    ("GET", "/v1/log/inclusion", 400): lambda c: c.call("GET", "/v1/log/inclusion"),
+    ("GET", "/v1/log/inclusion", 404): lambda c: c.call(
+        "GET", "/v1/log/inclusion", params={"event": "no-such-event"}),
+    ("GET", "/v1/log/consistency", 400): lambda c: c.call(
+        "GET", "/v1/log/consistency", params={"from": "x", "to": "1"}),
+    ("GET", "/v1/log/consistency", 422): lambda c: c.call(
+        "GET", "/v1/log/consistency", params={"from": "2", "to": "1"}),
     ("GET", "/readyz", 503): lambda c: c.call("GET", "/readyz"),  # no worker heartbeat here
     ("GET", "/healthz", 500): _database_down,
 }
 PATH_PARAMETERS = {"delivery_id": 1, "member_id": "hpf", "case_id": "RT320400-20261125-none",
-                   "subject": "progress", "n": 1, "code": "hpf_withdrawal"}
+                   "subject": "progress", "n": 1, "code": "hpf_withdrawal",
+                   "size": 1}
 
 
 def concrete(path: str) -> str:

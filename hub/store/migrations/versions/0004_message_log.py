@@ -1,0 +1,66 @@
+"""message log: head, nodes, leaves, checkpoints, verifications
+
+Revision ID: 0004_message_log
+Revises: 0003
+"""
+from alembic import op
+import sqlalchemy as sa
+
+revision = "0004_message_log"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    head = op.create_table(
+        "log_head",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("size", sa.BigInteger(), nullable=False),
+        sa.Column("frontier", sa.JSON(), nullable=False),
+    )
+    op.bulk_insert(head, [{"id": 1, "size": 0, "frontier": []}])
+    op.create_table(
+        "log_nodes",
+        sa.Column("level", sa.Integer(), primary_key=True, autoincrement=False),
+        sa.Column("idx", sa.BigInteger(), primary_key=True, autoincrement=False),
+        sa.Column("hash", sa.LargeBinary(32), nullable=False),
+    )
+    op.create_table(
+        "log_leaves",
+        sa.Column("idx", sa.BigInteger(), primary_key=True, autoincrement=False),
+        sa.Column("kind", sa.String(10), nullable=False),
+        sa.Column("ref", sa.BigInteger(), nullable=False),
+        sa.Column("case_id", sa.String(200), nullable=True),
+        sa.Column("attempt_max", sa.BigInteger(), nullable=True),
+        sa.Column("leaf", sa.Text(), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_index("ix_log_leaves_ref", "log_leaves", ["kind", "ref"])
+    op.create_index("ix_log_leaves_case_id", "log_leaves", ["case_id"])
+    op.create_table(
+        "log_checkpoints",
+        sa.Column("size", sa.BigInteger(), primary_key=True, autoincrement=False),
+        sa.Column("root", sa.LargeBinary(32), nullable=False),
+        sa.Column("origin", sa.String(200), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("note", sa.Text(), nullable=False),
+        sa.Column("keyid", sa.String(128), nullable=False),
+        sa.Column("signature", sa.Text(), nullable=False),
+        sa.Column("cosignatures", sa.JSON(), nullable=False),
+    )
+    op.create_index("ix_log_checkpoints_at", "log_checkpoints", ["at"])
+    op.create_table(
+        "log_verifications",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True,
+                  autoincrement=True),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("size", sa.BigInteger(), nullable=False),
+        sa.Column("ok", sa.Boolean(), nullable=False),
+        sa.Column("findings", sa.Integer(), nullable=False),
+    )
+
+
+def downgrade() -> None:
+    for table in ("log_verifications", "log_checkpoints", "log_leaves", "log_nodes", "log_head"):
+        op.drop_table(table)
