@@ -241,3 +241,42 @@ def test_concurrent_publishers_append_one_consistent_log(hub, members
         proof = consistency(hub, a, z)
         merkle.verify_consistency(a, z, ra, rz, [b(p) for p in proof["proof"]])
     assert verify.verify(hub).ok
+
+
+def test_stale_checkpoint_is_a_notice_and_the_log_has_metrics(hub_config, members_for_stale
+                                                              ):  # type: ignore[no-untyped-def]
+    hub, live = members_for_stale
+    from hub.client import make_event
+    from hub.services.operations import notices
+    from hub.services.publish import publish
+
+    checkpoints.tick(hub)  # the first checkpoint is signed at once, even of an empty log
+    publish(hub, "hrss", make_event("hrss", "application_submitted", case_id(),
+                                    contracts.example("application")), batch=False)
+    checkpoints.tick(hub)  # not due (an hour, a million leaves) but waiting longer than 0 s
+    checkpoints.tick(hub)
+    stale = [n for n in notices(hub) if n["kind"] == "log_checkpoint_stale"]
+    assert len(stale) == 1 and "unsigned" in stale[0]["message"] and stale[0]["message_zh"]
+    verify.verify(hub)
+    body = requests.get(live.url + "/metrics", timeout=10).text
+    size = checkpoints.status(hub)["size"]
+    assert f"hub_log_size {float(size)}" in body
+    assert "hub_log_checkpoint_size 0.0" in body
+    assert "hub_log_last_verification_ok 1.0" in body
+    assert "hub_log_checkpoint_age_seconds" in body
+
+
+@pytest.fixture
+def members_for_stale(hub_config, make_member):  # type: ignore[no-untyped-def]
+    """A hub that signs only hourly or per million leaves and calls a log stale at once."""
+    from hub.bootstrap import bootstrap
+    from hub.http.app import create_app
+    from tests.conftest import LiveServer
+
+    make_member("hrss", ["application_submitted"])
+    h = bootstrap(hub_config.with_overrides(log_checkpoint_s=3600.0, log_checkpoint_leaves=10**6,
+                                            log_checkpoint_stale_s=0.0))
+    srv = LiveServer(create_app(hub=h))
+    yield h, srv
+    srv.stop()
+    h.engine.dispose()
