@@ -36,6 +36,8 @@ class Config:
     log_checkpoint_s: float = 60.0        # sign a checkpoint at least this often (when it grew)
     log_checkpoint_leaves: int = 1000     # ... or as soon as this many leaves are unsigned
     log_checkpoint_stale_s: float = 600.0  # an unsigned, growing log older than this: a notice
+    archive_dir: Path = DEFAULT_VAR / "archive"
+    archive_after_days: float = 365.0     # closed cases older than this leave the hot tables
     retirement_rules: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -74,6 +76,8 @@ class Config:
             "HUB_LOG_CHECKPOINT_S": ("log_checkpoint_s", float),
             "HUB_LOG_CHECKPOINT_LEAVES": ("log_checkpoint_leaves", int),
             "HUB_LOG_CHECKPOINT_STALE_S": ("log_checkpoint_stale_s", float),
+            "HUB_ARCHIVE_DIR": ("archive_dir", Path),
+            "HUB_ARCHIVE_AFTER_DAYS": ("archive_after_days", float),
         }
         for var, (name, conv) in simple.items():
             if var in env:

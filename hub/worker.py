@@ -12,7 +12,7 @@ import requests
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from hub.bootstrap import Hub
-from hub.messagelog import checkpoints as log_checkpoints
+from hub.messagelog import archive as log_archive, checkpoints as log_checkpoints
 from hub.security.signing import HubAuth
 from hub.services import deliveries, members, operations, retry
 from hub.store.notify import Listener
@@ -97,6 +97,8 @@ class Worker:
         self.scheduler.add_job(lambda: log_checkpoints.tick(self.hub), "interval",
                                seconds=max(1.0, min(self.hub.config.log_checkpoint_s, 10.0)),
                                id="log-checkpoint", max_instances=1, coalesce=True)
+        self.scheduler.add_job(lambda: log_archive.run(self.hub), "interval", hours=6,
+                               id="archive-closed-cases", max_instances=1, coalesce=True)
         self.hub.on_commit(self.wake)
         self.scheduler.start()
         if self.hub.engine.dialect.name == "postgresql":

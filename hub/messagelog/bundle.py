@@ -13,6 +13,7 @@ from sqlalchemy import select
 from hub.bootstrap import Hub
 from hub.domain.errors import DomainError
 from hub.messagelog import checkpoints, merkle, proofs
+from hub.messagelog.archive import archived_among
 from hub.messagelog.leaves import attempt_entry, iso
 from hub.messagelog.offline import FORMAT
 from hub.messagelog.tables import LogLeaf
@@ -29,6 +30,10 @@ def export_case(hub: Hub, case_id: str) -> dict[str, Any]:
         if top is None and has_events is None:
             raise DomainError("case_not_found", f"nothing logged or stored for case {case_id}",
                               f"办件 {case_id} 没有任何记录", status=404)
+        if archived_among(s, {case_id}):
+            raise DomainError("case_archived", f"case {case_id} is archived: restore it first "
+                              "('hub archive restore')", f"办件 {case_id} 已归档，请先恢复",
+                              status=409)
         cp = checkpoints.latest(s)
         covered = top is None or (cp is not None and cp.size > top)
     if not covered:

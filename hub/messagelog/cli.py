@@ -103,3 +103,49 @@ def verify_bundle_cmd(bundle_file: str) -> None:
     from hub.messagelog import offline
 
     sys.exit(offline.main(["verify-bundle", bundle_file]))
+
+
+@click.group("archive")
+def archive_group() -> None:
+    """Closed cases out of the hot tables into signed, chained, encrypted files (and back)."""
+
+
+@archive_group.command("run")
+@click.option("--older-than-days", type=float, default=None,
+              help="closed for longer than this (default HUB_ARCHIVE_AFTER_DAYS)")
+def archive_run_cmd(older_than_days: float | None) -> None:
+    """Archive closed cases whose deliveries are all settled."""
+    from datetime import timedelta
+
+    from hub.messagelog import archive
+
+    age = None if older_than_days is None else timedelta(days=older_than_days)
+    out = archive.run(_hub(), age)
+    click.echo(f"{out['archived']} case(s) archived into {len(out['files'])} file(s)"
+               + "".join(f"\n  {f}" for f in out["files"]))
+
+
+@archive_group.command("verify")
+def archive_verify_cmd() -> None:
+    """Check the archive chain, each file's signed digest, and that every case decrypts."""
+    from hub.messagelog import archive
+
+    problems = archive.verify(_hub())
+    for p in problems:
+        click.echo(f"FAIL {p}")
+    click.echo("archive OK" if not problems else f"{len(problems)} problem(s)")
+    if problems:
+        sys.exit(1)
+
+
+@archive_group.command("restore")
+@click.argument("case_id")
+def archive_restore_cmd(case_id: str) -> None:
+    """Bring an archived case back into the hot tables for an investigation."""
+    from hub.messagelog import archive
+
+    try:
+        counts = archive.restore(_hub(), case_id)
+    except DomainError as exc:
+        raise click.ClickException(f"{exc.code}: {exc.message} / {exc.message_zh}") from exc
+    click.echo(f"{case_id} restored: " + ", ".join(f"{n} {t}" for t, n in counts.items()))

@@ -68,3 +68,12 @@ class LogVerification(Base):
     size: Mapped[int] = mapped_column(BigInteger)
     ok: Mapped[bool] = mapped_column(Boolean)
     findings: Mapped[int] = mapped_column(Integer)
+
+
+class ArchivedCase(Base):
+    """A case moved to an archive file; its leaves stay in the log."""
+
+    __tablename__ = "archived_cases"
+    case_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    file: Mapped[str] = mapped_column(String(200))
+    archived_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -16,6 +16,7 @@ from sqlalchemy import and_, exists, select
 
 from hub.bootstrap import Hub
 from hub.messagelog import merkle
+from hub.messagelog.archive import archived_among
 from hub.messagelog.leaves import attempt_entry, canonical, event_leaf, sha256_hex
 from hub.messagelog.tables import LogCheckpoint, LogLeaf, LogNode, LogVerification
 from hub.services.outbox import envelope, utcnow
@@ -124,7 +125,10 @@ def _record_findings(s: Any, leaves: list[LogLeaf], signed_by: Callable[[int], i
                      flagged: set[int]) -> list[Finding]:
     out: list[Finding] = []
     parsed = []
+    archived = archived_among(s, {lf.case_id for lf in leaves if lf.case_id})
     for lf in leaves:
+        if lf.case_id in archived:
+            continue  # its records are in a signed archive file (``hub archive verify``)
         p = _parse(lf.leaf)
         if p is None:
             out.append(Finding("leaf_changed", f"log leaf {lf.idx}", lf.idx, signed_by(lf.idx),

@@ -1,4 +1,4 @@
-"""message log: head, nodes, leaves, checkpoints, verifications
+"""message log: head, nodes, leaves, checkpoints, verifications, archived cases
 
 Revision ID: 0004_message_log
 Revises: 0003
@@ -59,8 +59,14 @@ def upgrade() -> None:
         sa.Column("ok", sa.Boolean(), nullable=False),
         sa.Column("findings", sa.Integer(), nullable=False),
     )
+    op.create_table(
+        "archived_cases",
+        sa.Column("case_id", sa.String(100), primary_key=True),
+        sa.Column("file", sa.String(200), nullable=False),
+        sa.Column("archived_at", sa.DateTime(timezone=True), nullable=False),
+    )
 
 
 def downgrade() -> None:
-    for table in ("log_verifications", "log_checkpoints", "log_leaves", "log_nodes", "log_head"):
+    for table in ("archived_cases", "log_verifications", "log_checkpoints", "log_leaves", "log_nodes", "log_head"):
         op.drop_table(table)
