@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, g, request
 
 from hub.domain.errors import DomainError, Problem
-from hub.http.api import MAX_INT, _bad, _int_arg, _json
+from hub.http.api import MAX_INT, _bad, _int_arg, _json, _parse_json
 from hub.http.auth import hub_of_app, signed
 from hub.messagelog import checkpoints, proofs
 
@@ -57,3 +57,18 @@ def consistency() -> Response:
         raise _bad("invalid_query", "$.query", "'from' and 'to' are both required",
                    "参数“from”和“to”均为必填")
     return _json(proofs.consistency(hub_of_app(), old, new))
+
+
+@bp.post("/checkpoints/<int:size>/cosignatures")
+@signed
+def cosign(size: int) -> Response:
+    body = _parse_json()
+    sig = body.get("signature") if isinstance(body, dict) else None
+    if not isinstance(sig, str) or not 0 < len(sig) <= 200:
+        raise _bad("invalid_cosignature", "$.signature",
+                   "'signature' must be the base64 Ed25519 signature of the checkpoint's note",
+                   "“signature”必须是对检查点内容的 base64 Ed25519 签名", status=422)
+    if size > MAX_INT:
+        raise DomainError("checkpoint_not_found", f"no checkpoint of size {size}",
+                          f"没有大小为 {size} 的检查点", status=404)
+    return _json(checkpoints.cosign(hub_of_app(), g.member_id, g.keyid, size, sig))

@@ -239,6 +239,22 @@ def document() -> dict[str, Any]:
                                            "maximum": 2**63 - 1}}],
                 "responses": {"200": _json("Checkpoint", "the checkpoint"),
                               "404": _problem("no checkpoint of that size"), **AUTH_ERRORS}}},
+            "/v1/log/checkpoints/{size}/cosignatures": {"post": {
+                "summary": "A witness co-signs a checkpoint (its signature over the same note)",
+                "security": SIGNED,
+                "parameters": [{"name": "size", "in": "path", "required": True,
+                                "schema": {"type": "integer", "minimum": 0,
+                                           "maximum": 2**63 - 1}}],
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["signature"], "properties": {
+                        "signature": {"type": "string",
+                                      "description": "base64 Ed25519 signature of `note`, "
+                                                     "by the key signing this request"}}}}}},
+                "responses": {"200": _json("Checkpoint", "the checkpoint with its co-signatures"),
+                              "400": _problem("malformed JSON"),
+                              "404": _problem("no checkpoint of that size"),
+                              "422": _problem("missing signature, or it does not verify"),
+                              **AUTH_ERRORS}}},
             "/v1/log/inclusion": {"get": {
                 "summary": "Proof that an event the caller published or was sent is in the log",
                 "security": SIGNED,

@@ -59,9 +59,17 @@ def export_case(hub: Hub, case_id: str) -> dict[str, Any]:
             "origin": cp.origin, "keyid": hub.keyid,
             "public_key_pem": keys.public_key_pem(hub.private_key.public_key()),
             "checkpoint": checkpoints.to_dict(cp),
+            "witnesses": _witnesses(hub, cp.cosignatures or []),
             "events": [{"seq": e.seq, "received_at": iso(e.received_at), "envelope": envelope(e)}
                        for e in evs],
             "deliveries": [{"id": d.id, "event_seq": d.event_seq, "member": d.member_id,
                             "state": d.state, "attempts": atts[d.id]} for d in dels],
             "leaves": leaves,
         }
+
+
+def _witnesses(hub: Hub, cosignatures: list[dict[str, Any]]) -> dict[str, str]:
+    """key id -> public key PEM of each co-signer (so the bundle checks them offline)."""
+    known = hub.snap().keys
+    return {c["keyid"]: keys.public_key_pem(known[c["keyid"]][1])
+            for c in cosignatures if c.get("keyid") in known}

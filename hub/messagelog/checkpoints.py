@@ -133,3 +133,35 @@ def tick(hub: Hub) -> None:
                             f"{int(st['unsigned_for_s'])} 秒未签署检查点"
                             f"（最新检查点大小 {st['checkpoint_size']}）"),
                 detail=st))
+
+
+def cosign(hub: Hub, member_id: str, keyid: str, size: int, signature: str) -> dict[str, Any]:
+    """A witness co-signs a checkpoint: its Ed25519 signature over the same note, with the key
+    that signed this request. One co-signature per member; a newer one replaces it."""
+    from hub.domain.errors import DomainError, Problem
+    from hub.services.members import key_owner
+
+    def bad(code: str, en: str, zh: str, status: int) -> DomainError:
+        return DomainError(code, en, zh, status=status,
+                           problems=[Problem(code, "$.signature", en, zh)])
+
+    owner = key_owner(hub, keyid)
+    with hub.transaction() as s:
+        cp = s.get(LogCheckpoint, size)
+        if cp is None:
+            raise DomainError("checkpoint_not_found", f"no checkpoint of size {size}",
+                              f"没有大小为 {size} 的检查点", status=404)
+        try:
+            raw = base64.b64decode(signature, validate=True)
+            if owner is None or owner[0] != member_id:
+                raise ValueError("key not owned")
+            owner[1].verify(raw, cp.note.encode("utf-8"))
+        except Exception as exc:  # noqa: BLE001 - any failure means the signature is not good
+            raise bad("bad_cosignature", "the signature does not verify over the checkpoint's "
+                      "note with the key that signed this request",
+                      "该签名无法用本次请求的签名密钥对检查点内容验证通过", 422) from exc
+        others = [c for c in (cp.cosignatures or []) if c.get("member") != member_id]
+        cp.cosignatures = others + [{"member": member_id, "keyid": keyid, "signature": signature,
+                                     "at": utcnow().astimezone(BEIJING).isoformat(
+                                         timespec="milliseconds")}]
+        return to_dict(cp)

@@ -83,6 +83,15 @@ def check_checkpoint(bundle: dict[str, Any]) -> tuple[list[str], bytes, int]:
         pub.verify(base64.b64decode(cp["signature"]), cp["note"].encode("utf-8"))
     except (InvalidSignature, ValueError):
         problems.append(f"checkpoint {cp['size']}: the signature does not verify")
+    for co in cp.get("cosignatures", []):
+        pem = bundle.get("witnesses", {}).get(co.get("keyid"))
+        try:
+            wkey = serialization.load_pem_public_key(pem.encode()) if pem else None
+            if not isinstance(wkey, Ed25519PublicKey):
+                raise ValueError("no Ed25519 key")
+            wkey.verify(base64.b64decode(co["signature"]), cp["note"].encode("utf-8"))
+        except (InvalidSignature, ValueError, KeyError):
+            problems.append(f"checkpoint: the co-signature of {co.get('member')} does not verify")
     lines = cp["note"].split("\n")
     if len(lines) < 4 or lines[1] != str(cp["size"]) or lines[2] != cp["root_hash"]:
         problems.append("checkpoint: size or root differ from the signed note")
@@ -178,7 +187,8 @@ def main(argv: list[str]) -> int:
         return 1
     print(f"bundle for {bundle['case_id']}: OK, {len(bundle['events'])} events, "
           f"{len(bundle['deliveries'])} deliveries, {len(bundle['leaves'])} leaves in checkpoint "
-          f"{cp.get('size')} of {cp.get('origin')} signed at {cp.get('time')}")
+          f"{cp.get('size')} of {cp.get('origin')} signed at {cp.get('time')}"
+          + "".join(f", co-signed by {c['member']}" for c in cp.get("cosignatures", [])))
     return 0
 
 

@@ -259,6 +259,12 @@ RECIPES: dict[tuple[str, str, int], Recipe] = {
     # message log
     ("GET", "/v1/log/checkpoints/{size}", 404): lambda c: c.call(
         "GET", "/v1/log/checkpoints/99999999999"),
+    ("POST", "/v1/log/checkpoints/{size}/cosignatures", 400): lambda c: c.call(
+        "POST", "/v1/log/checkpoints/0/cosignatures", raw=b"{"),
+    ("POST", "/v1/log/checkpoints/{size}/cosignatures", 404): lambda c: c.call(
+        "POST", "/v1/log/checkpoints/99999999999/cosignatures", body={"signature": "AAAA"}),
+    ("POST", "/v1/log/checkpoints/{size}/cosignatures", 422): lambda c: c.call(
+        "POST", "/v1/log/checkpoints/99999999999/cosignatures", body={}),
     ("GET", "/v1/log/inclusion", 400): lambda c: c.call("GET", "/v1/log/inclusion"),
     ("GET", "/v1/log/inclusion", 404): lambda c: c.call(
         "GET", "/v1/log/inclusion", params={"event": "no-such-event"}),

@@ -54,6 +54,20 @@ def test_events_and_outcomes_are_leaves_with_verifiable_proofs(hub, live_hub, me
     check_signature(hub_pub, first)
     assert first["size"] >= 2  # the application and the hub's own events
 
+    # HRSS witnesses the checkpoint: its co-signature over the same note is kept and served
+    note = first["note"].encode("utf-8")
+    sig = base64.b64encode(members["hrss"].key.sign(note)).decode()
+    cosigned = hrss._call("POST", f"/v1/log/checkpoints/{first['size']}/cosignatures",
+                          {"signature": sig}, "application/json")
+    assert [(c["member"], c["signature"]) for c in cosigned["cosignatures"]] == [("hrss", sig)]
+    forged = base64.b64encode(members["hpf"].key.sign(note)).decode()
+    with pytest.raises(HubHTTPError) as exc:
+        hrss._call("POST", f"/v1/log/checkpoints/{first['size']}/cosignatures",
+                   {"signature": forged}, "application/json")
+    assert exc.value.response.status_code == 422
+    assert exc.value.response.json()["code"] == "bad_cosignature"
+    first = get(hrss, f"/v1/log/checkpoints/{first['size']}")
+
     # the application, as HRSS sent it and signed it, is in the log
     proof = get(hrss, "/v1/log/inclusion", event=receipt["id"])
     leaf = json.loads(proof["leaf"])
@@ -133,8 +147,19 @@ def test_tampering_is_named_by_verify_and_breaks_the_bundle(hub, members, make_m
     report = verify.verify(hub)
     assert report.ok, [str(f) for f in report.findings]
 
+    cp = checkpoints.sign(hub, force=True)
+    assert cp is not None
+    hrss_sig = members["hrss"].key.sign(cp.note.encode("utf-8"))
+    checkpoints.cosign(hub, "hrss", members["hrss"].keyid, cp.size,
+                       base64.b64encode(hrss_sig).decode())
     good = export_case(hub, cid)
     assert offline.verify_bundle(good) == []
+    assert good["checkpoint"]["size"] == cp.size and good["witnesses"]
+    forged = json.loads(json.dumps(good))
+    forged["witnesses"] = {k: keys.public_key_pem(keys.generate_keypair().public_key())
+                           for k in forged["witnesses"]}
+    assert offline.verify_bundle(forged) == [
+        "checkpoint: the co-signature of hrss does not verify"]
     path = tmp_path / "good.json"
     path.write_text(json.dumps(good, ensure_ascii=False), encoding="utf-8")
     # the standalone verifier, copied away from the code base, needs nothing of the hub
@@ -144,6 +169,7 @@ def test_tampering_is_named_by_verify_and_breaks_the_bundle(hub, members, make_m
     run = subprocess.run([sys.executable, str(lone), str(path)], capture_output=True, text=True,
                          cwd=lone.parent, timeout=60)
     assert run.returncode == 0 and "OK" in run.stdout, run.stdout + run.stderr
+    assert "co-signed by hrss" in run.stdout
     imported = {n.names[0].name.split(".")[0] if isinstance(n, ast.Import) else
                 (n.module or "").split(".")[0]
                 for n in ast.walk(ast.parse(lone.read_text())) if isinstance(n, (ast.Import, ast.ImportFrom))}
