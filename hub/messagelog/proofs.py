@@ -10,21 +10,29 @@ from hub.bootstrap import Hub
 from hub.domain.errors import DomainError, Problem
 from hub.messagelog import checkpoints, merkle
 from hub.messagelog.checkpoints import b64
-from hub.messagelog.tables import LogCheckpoint, LogLeaf, LogNode
+from hub.messagelog.tables import LogCheckpoint, LogLeaf
 from hub.store.models import Delivery, Event
 
 
 def node_reader(s: Session) -> merkle.Nodes:
-    cache: dict[tuple[int, int], bytes] = {}
+    """Subtree hashes from the leaf rows that completed them (one indexed read each)."""
+    cache: dict[int, tuple[bytes, bytes]] = {}
 
     def read(level: int, index: int) -> bytes:
-        key = (level, index)
-        if key not in cache:
-            h = s.scalar(select(LogNode.hash).where(LogNode.level == level, LogNode.idx == index))
-            if h is None:
-                raise LookupError(f"log node {level}/{index} is missing")
-            cache[key] = bytes(h)
-        return cache[key]
+        at = ((index + 1) << level) - 1
+        if at not in cache:
+            row = s.execute(select(LogLeaf.leaf_hash, LogLeaf.completes)
+                            .where(LogLeaf.idx == at)).one_or_none()
+            if row is None:
+                raise LookupError(f"log leaf {at} is missing")
+            cache[at] = (bytes(row[0]), bytes(row[1]))
+        leaf_hash, completes = cache[at]
+        if level == 0:
+            return leaf_hash
+        h = completes[(level - 1) * merkle.HASH_SIZE:level * merkle.HASH_SIZE]
+        if len(h) != merkle.HASH_SIZE:
+            raise LookupError(f"log node {level}/{index} is missing")
+        return h
 
     return read
 

@@ -1,4 +1,5 @@
-"""Tables of the message log: its head (size and frontier), nodes, leaves and checkpoints."""
+"""Tables of the message log: its head (size and frontier), leaves with their tree nodes,
+checkpoints, verification runs and archived cases."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -20,17 +21,9 @@ class LogHead(Base):
     frontier: Mapped[list[Any]] = mapped_column(JSON, default=list)  # hex, largest subtree first
 
 
-class LogNode(Base):
-    """The hash of a perfect subtree (level 0: a leaf hash), written once when it completes."""
-
-    __tablename__ = "log_nodes"
-    level: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    hash: Mapped[bytes] = mapped_column(LargeBinary(32))
-
-
 class LogLeaf(Base):
-    """A leaf's bytes (canonical JSON) and what it stands for: an event or a delivery outcome.
+    """A leaf's bytes (canonical JSON), its hash, the subtree hashes it completes, and what it
+    stands for: an event or a delivery outcome.
 
     Leaves hold digests, never personal data, so they stay when cases are archived."""
 
@@ -42,6 +35,10 @@ class LogLeaf(Base):
     case_id: Mapped[str | None] = mapped_column(String(200), index=True)
     attempt_max: Mapped[int | None] = mapped_column(BigInteger)
     leaf: Mapped[str] = mapped_column(Text)
+    leaf_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    # the perfect subtrees this leaf completes, levels 1, 2, ... (32 bytes each): the node at
+    # (level L, index j) is stored with leaf (j + 1) * 2**L - 1, so the tree needs no own table
+    completes: Mapped[bytes] = mapped_column(LargeBinary)
     at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 

@@ -1,4 +1,4 @@
-"""message log: head, nodes, leaves, checkpoints, verifications, archived cases
+"""message log: head, leaves (with their nodes), checkpoints, verifications, archived cases
 
 Revision ID: 0004_message_log
 Revises: 0003
@@ -21,12 +21,6 @@ def upgrade() -> None:
     )
     op.bulk_insert(head, [{"id": 1, "size": 0, "frontier": []}])
     op.create_table(
-        "log_nodes",
-        sa.Column("level", sa.Integer(), primary_key=True, autoincrement=False),
-        sa.Column("idx", sa.BigInteger(), primary_key=True, autoincrement=False),
-        sa.Column("hash", sa.LargeBinary(32), nullable=False),
-    )
-    op.create_table(
         "log_leaves",
         sa.Column("idx", sa.BigInteger(), primary_key=True, autoincrement=False),
         sa.Column("kind", sa.String(10), nullable=False),
@@ -34,6 +28,8 @@ def upgrade() -> None:
         sa.Column("case_id", sa.String(200), nullable=True),
         sa.Column("attempt_max", sa.BigInteger(), nullable=True),
         sa.Column("leaf", sa.Text(), nullable=False),
+        sa.Column("leaf_hash", sa.LargeBinary(32), nullable=False),
+        sa.Column("completes", sa.LargeBinary(), nullable=False),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
     )
     op.create_index("ix_log_leaves_ref", "log_leaves", ["kind", "ref"])
@@ -68,5 +64,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("archived_cases", "log_verifications", "log_checkpoints", "log_leaves", "log_nodes", "log_head"):
+    for table in ("archived_cases", "log_verifications", "log_checkpoints", "log_leaves", "log_head"):
         op.drop_table(table)
