@@ -19,6 +19,8 @@ class LogHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     size: Mapped[int] = mapped_column(BigInteger, default=0)
     frontier: Mapped[list[Any]] = mapped_column(JSON, default=list)  # hex, largest subtree first
+    # highest event seq, delivery id and attempt id stored before the log began
+    baseline: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
 class LogLeaf(Base):

@@ -18,7 +18,7 @@ from hub.bootstrap import Hub
 from hub.messagelog import merkle
 from hub.messagelog.archive import archived_among
 from hub.messagelog.leaves import attempt_entry, canonical, event_leaf, sha256_hex
-from hub.messagelog.tables import LogCheckpoint, LogLeaf, LogVerification
+from hub.messagelog.tables import LogCheckpoint, LogHead, LogLeaf, LogVerification
 from hub.services.outbox import envelope, utcnow
 from hub.store.models import Delivery, DeliveryAttempt, Event
 
@@ -110,7 +110,8 @@ def verify(hub: Hub, progress: Callable[[int, int], None] | None = None,
         if progress:
             progress(n, total)
     with hub.transaction() as s:
-        findings.extend(_inserted(s))
+        base = s.scalar(select(LogHead.baseline).where(LogHead.id == 1)) or {}
+        findings.extend(_inserted(s, base))
     return _finish(hub, Report(total, len(cps), findings))
 
 
@@ -203,17 +204,20 @@ def _parse(raw: str) -> dict[str, Any] | None:
     return p
 
 
-def _inserted(s: Any) -> list[Finding]:
-    """Records with no leaf: events never logged, settled deliveries and attempts nobody logged."""
+def _inserted(s: Any, base: dict[str, Any]) -> list[Finding]:
+    """Records with no leaf: events never logged, settled deliveries and attempts nobody logged
+    (records older than the log itself, its baseline, excepted)."""
     out: list[Finding] = []
     ev_leaf = exists().where(LogLeaf.kind == "event", LogLeaf.ref == Event.seq)
     for seq, eid, src in s.execute(select(Event.seq, Event.event_id, Event.source)
-                                   .where(~ev_leaf).order_by(Event.seq)):
+                                   .where(~ev_leaf, Event.seq > int(base.get("events", 0)))
+                                   .order_by(Event.seq)):
         out.append(Finding("inserted", f"event {seq} (id {eid}, from {src})", None, None,
                            "stored but never logged"))
     d_leaf = exists().where(LogLeaf.kind == "delivery", LogLeaf.ref == Delivery.id)
     for did, member, state in s.execute(select(Delivery.id, Delivery.member_id, Delivery.state)
-                                        .where(Delivery.state.in_(("delivered", "dead")), ~d_leaf)
+                                        .where(Delivery.state.in_(("delivered", "dead")), ~d_leaf,
+                                               Delivery.id > int(base.get("deliveries", 0)))
                                         .order_by(Delivery.id)):
         out.append(Finding("inserted", f"delivery {did} ({state} to {member})", None, None,
                            "a settled delivery that was never logged"))
@@ -223,7 +227,9 @@ def _inserted(s: Any) -> list[Finding]:
     for aid, did in s.execute(
             select(DeliveryAttempt.id, DeliveryAttempt.delivery_id)
             .join(Delivery, Delivery.id == DeliveryAttempt.delivery_id)
-            .where(and_(Delivery.state != "pending", ~a_leaf)).order_by(DeliveryAttempt.id)):
+            .where(and_(Delivery.state != "pending", ~a_leaf,
+                        DeliveryAttempt.id > int(base.get("delivery_attempts", 0))))
+            .order_by(DeliveryAttempt.id)):
         out.append(Finding("inserted", f"attempt {aid} of delivery {did}", None, None,
                            "an attempt of a settled delivery that was never logged"))
     return out

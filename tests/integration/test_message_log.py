@@ -308,3 +308,31 @@ def members_for_stale(hub_config, make_member):  # type: ignore[no-untyped-def]
     yield h, srv
     srv.stop()
     h.engine.dispose()
+
+
+def test_records_older_than_the_log_are_its_baseline(database_url, tmp_path
+                                                     ):  # type: ignore[no-untyped-def]
+    """An installation upgraded to the log: what it stored before is not 'inserted'."""
+    from hub.bootstrap import init
+    from hub.config import Config
+    from hub.store import migrate
+    from hub.store.db import make_engine
+
+    engine = make_engine(database_url)
+    migrate.upgrade(engine, "0003")
+    with engine.begin() as c:
+        c.execute(Event.__table__.insert().values(
+            event_id="before-the-log", source="hrss", type="t", subject="RT-old", data={},
+            digest="sha256:x", received_at=checkpoints.utcnow()))
+    engine.dispose()
+    _, hub = init(Config(database_url=database_url, key_dir=tmp_path / "keys", run_worker=False))
+    try:
+        assert verify.verify(hub).ok
+        with hub.engine.begin() as c:  # a later event slipped in without a leaf is not
+            c.execute(Event.__table__.insert().values(
+                event_id="after-the-log", source="hrss", type="t", subject="RT-old", data={},
+                digest="sha256:y", received_at=checkpoints.utcnow()))
+        found = verify.verify(hub).findings
+        assert [f.what for f in found] == ["inserted"] and "after-the-log" in found[0].record
+    finally:
+        hub.engine.dispose()

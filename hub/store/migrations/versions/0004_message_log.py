@@ -18,8 +18,14 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), primary_key=True),
         sa.Column("size", sa.BigInteger(), nullable=False),
         sa.Column("frontier", sa.JSON(), nullable=False),
+        sa.Column("baseline", sa.JSON(), nullable=False),
     )
-    op.bulk_insert(head, [{"id": 1, "size": 0, "frontier": []}])
+    # records stored before the log began have no leaves: verification starts after them
+    conn = op.get_bind()
+    baseline = {name: conn.execute(sa.text(f"SELECT coalesce(max({col}), 0) FROM {name}")).scalar()
+                for name, col in (("events", "seq"), ("deliveries", "id"),
+                                  ("delivery_attempts", "id"))}
+    op.bulk_insert(head, [{"id": 1, "size": 0, "frontier": [], "baseline": baseline}])
     op.create_table(
         "log_leaves",
         sa.Column("idx", sa.BigInteger(), primary_key=True, autoincrement=False),
