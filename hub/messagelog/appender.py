@@ -44,10 +44,11 @@ def note_outcome(session: Session, delivery_id: int, outcome: str, via: str) -> 
     session.info.setdefault(PENDING, []).append(("delivery", (delivery_id, outcome, via)))
 
 
-def note_acked(session: Session, member_id: str, at: datetime) -> None:
-    """Deliveries a pull member just acknowledged (the bulk update stamped them with ``at``)."""
+def note_acked(session: Session, member_id: str, at: datetime, cursor: int) -> None:
+    """Deliveries a pull member just acknowledged up to ``cursor`` (the bulk update stamped
+    them with ``at``; the same index range the update read)."""
     ids = session.scalars(select(Delivery.id).where(
-        Delivery.member_id == member_id, Delivery.delivered_at == at,
+        Delivery.member_id == member_id, Delivery.id <= cursor, Delivery.delivered_at == at,
         Delivery.delivered_by == "pull").order_by(Delivery.id))
     for did in ids:
         note_outcome(session, did, "delivered", "pull")

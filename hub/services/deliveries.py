@@ -65,7 +65,7 @@ def ack(hub: Hub, member_id: str, cursor: int) -> dict[str, Any]:
                     latency_ms=_ms_since_created(s, now))
             .execution_options(synchronize_session=False))
         acked = int(getattr(res, "rowcount", 0) or 0)
-        message_log.note_acked(s, member_id, now)
+        message_log.note_acked(s, member_id, now, cursor)
         member.ack_cursor = max(member.ack_cursor or 0, cursor)
     if acked and acked <= hub.config.inline_receipts:
         # a small acknowledgement sees its items delivered at once; a bulk one is not held up
