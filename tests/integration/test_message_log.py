@@ -336,3 +336,22 @@ def test_records_older_than_the_log_are_its_baseline(database_url, tmp_path
         assert [f.what for f in found] == ["inserted"] and "after-the-log" in found[0].record
     finally:
         hub.engine.dispose()
+
+
+def test_a_large_acknowledgement_is_logged_whole(hub, members, make_member
+                                                 ):  # type: ignore[no-untyped-def]
+    """More leaves in one transaction than one multi-row statement takes."""
+    from hub.services.outbox import emit, utcnow
+
+    with hub.transaction() as s:
+        for _ in range(700):
+            emit(s, "retirement-hub", contracts.event_type("case_status_changed"), "RT-bulk",
+                 {}, ["hrss"], utcnow(), dataschema="x", known=hub.snap().members)
+    with hub.transaction() as s:
+        top = s.scalar(select(func.max(Delivery.id)).where(Delivery.member_id == "hrss"))
+    assert deliveries.ack(hub, "hrss", top)["acknowledged"] == 700
+    with hub.transaction() as s:
+        logged = s.scalar(select(func.count()).select_from(LogLeaf).where(
+            LogLeaf.kind == "delivery"))
+    assert logged == 700
+    assert verify.verify(hub).ok
