@@ -60,6 +60,7 @@ def verify(hub: Hub, progress: Callable[[int, int], None] | None = None,
     with hub.transaction() as s:
         cps = list(s.scalars(select(LogCheckpoint).order_by(LogCheckpoint.size)))
         size = s.scalar(select(LogLeaf.idx).order_by(LogLeaf.idx.desc()).limit(1))
+        head_size = s.scalar(select(LogHead.size).where(LogHead.id == 1)) or 0
     total = (size + 1) if size is not None else 0
     sizes = [c.size for c in cps]
 
@@ -109,6 +110,10 @@ def verify(hub: Hub, progress: Callable[[int, int], None] | None = None,
             findings.extend(_record_findings(s, leaves, signed_by, flagged_events))
         if progress:
             progress(n, total)
+    end = max([head_size] + sizes)
+    if n < end:  # the newest leaves are gone (the head or a checkpoint counted them)
+        findings.append(Finding("removed", f"log leaves {n} to {end - 1}", n, signed_by(n),
+                                f"the log holds {n} leaves, the head or a checkpoint {end}"))
     with hub.transaction() as s:
         base = s.scalar(select(LogHead.baseline).where(LogHead.id == 1)) or {}
         findings.extend(_inserted(s, base))

@@ -221,6 +221,13 @@ def test_a_changed_leaf_row_breaks_the_signed_root(hub, members):  # type: ignor
     whats = {(f.what, f.checkpoint) for f in verify.verify(hub).findings}
     assert ("leaf_changed", cp.size) in whats and ("root_mismatch", cp.size) in whats
 
+    # the newest leaf deleted outright: the checkpoint that counted it says so
+    with hub.engine.begin() as c:
+        c.execute(text("DELETE FROM log_leaves WHERE idx = :i"), {"i": cp.size - 1})
+    gone = [f for f in verify.verify(hub).findings if f.what == "removed"]
+    assert [(f.record, f.checkpoint) for f in gone][:1] == [
+        (f"log leaves {cp.size - 1} to {cp.size - 1}", cp.size)]
+
 
 @pytest.mark.postgres
 def test_concurrent_publishers_append_one_consistent_log(hub, members
