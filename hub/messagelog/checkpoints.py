@@ -67,6 +67,9 @@ def sign(hub: Hub, *, force: bool = False) -> LogCheckpoint | None:
                        or now - last.at >= timedelta(seconds=cfg.log_checkpoint_s))
                 if not due:
                     return None
+            if last is not None and not _extends(s, last):
+                _tell_inconsistent(s, last, now)
+                return None
             root = merkle.frontier_root([bytes.fromhex(x) for x in h.frontier])
             note = note_text(cfg.log_origin, h.size, root, now)
             sig = hub.private_key.sign(note.encode("utf-8"))
@@ -77,6 +80,29 @@ def sign(hub: Hub, *, force: bool = False) -> LogCheckpoint | None:
     except IntegrityError:  # another process signed the same size a moment ago
         with hub.transaction() as s:
             return latest(s)
+
+
+def _extends(s: Session, last: LogCheckpoint) -> bool:
+    """The stored tree still has the root the last checkpoint signed: never sign a history
+    that contradicts one already shown (O(log n) stored hashes)."""
+    from hub.messagelog.proofs import node_reader
+
+    try:
+        return merkle.root(node_reader(s), last.size) == last.root
+    except LookupError:
+        return False
+
+
+def _tell_inconsistent(s: Session, last: LogCheckpoint, now: datetime) -> None:
+    told = s.scalar(select(Notice.id).where(Notice.kind == "log_inconsistent",
+                                            Notice.at >= last.at).limit(1))
+    if told is None:
+        s.add(Notice(at=now, kind="log_inconsistent", member_id=None,
+                     message=(f"the stored message log no longer gives the root of checkpoint "
+                              f"{last.size}; no new checkpoint is signed (run 'hub log verify')"),
+                     message_zh=(f"存储的消息日志与检查点 {last.size} 的根哈希不一致，"
+                                 "已停止签署新检查点（请运行 hub log verify）"),
+                     detail={"checkpoint": last.size}))
 
 
 def to_dict(cp: LogCheckpoint) -> dict[str, Any]:

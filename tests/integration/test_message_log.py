@@ -228,6 +228,23 @@ def test_a_changed_leaf_row_breaks_the_signed_root(hub, members):  # type: ignor
     assert [(f.record, f.checkpoint) for f in gone][:1] == [
         (f"log leaves {cp.size - 1} to {cp.size - 1}", cp.size)]
 
+    # rewritten stored hashes: the hub refuses to sign a history contradicting its checkpoint
+    with hub.engine.begin() as c:
+        for idx, completes in c.execute(select(LogLeaf.idx, LogLeaf.completes)).all():
+            c.execute(LogLeaf.__table__.update().where(LogLeaf.idx == idx).values(
+                leaf_hash=b"\x00" * 32, completes=b"\x00" * len(completes)))
+    publish(hub, "hrss", make_event("hrss", "application_submitted", case_id(),
+                                    contracts.example("application")), batch=False)
+    assert checkpoints.sign(hub, force=True) is None
+    assert checkpoints.sign(hub, force=True) is None
+    from hub.services.operations import notices
+
+    assert [n["kind"] for n in notices(hub)].count("log_inconsistent") == 1
+    assert checkpoints.get(hub)["size"] == cp.size  # type: ignore[index]
+    # the leaves appended since leave a hole where the deleted one was
+    gone = [f for f in verify.verify(hub).findings if f.what == "removed"]
+    assert (gone[0].record, gone[0].checkpoint) == (f"log leaf {cp.size - 1}", cp.size)
+
 
 @pytest.mark.postgres
 def test_concurrent_publishers_append_one_consistent_log(hub, members
