@@ -262,7 +262,8 @@ def document() -> dict[str, Any]:
                                 "schema": {"type": "string", "minLength": 1, "maxLength": 200}}],
                 "responses": {"200": _json("InclusionProof", "leaf, proof and checkpoint"),
                               "400": _problem("missing or over-long event id"),
-                              "404": _problem("no such event visible to the caller, or not logged"),
+                              "404": _problem("no such event visible to the caller, not logged, "
+                                              "or in no signed checkpoint"),
                               **AUTH_ERRORS}}},
             "/v1/log/consistency": {"get": {
                 "summary": "Proof that the log of size `to` extends the log of size `from`",

@@ -40,7 +40,10 @@ def export_case(hub: Hub, case_id: str) -> dict[str, Any]:
         checkpoints.sign(hub, force=True)
     with hub.transaction() as s:
         cp = checkpoints.latest(s)
-        assert cp is not None
+        if cp is None or (top is not None and cp.size <= top):
+            raise DomainError("not_in_checkpoint", f"case {case_id} is in no signed checkpoint "
+                              "(signing refused: see the notices)",
+                              f"办件 {case_id} 的记录尚未包含在已签署的检查点中", status=409)
         evs = list(s.scalars(select(Event).where(Event.subject == case_id).order_by(Event.seq)))
         dels = list(s.scalars(select(Delivery).where(
             Delivery.event_seq.in_([e.seq for e in evs])).order_by(Delivery.id)))

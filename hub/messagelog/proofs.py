@@ -67,7 +67,9 @@ def inclusion_for_event(hub: Hub, member_id: str, event_id: str) -> dict[str, An
         checkpoints.sign(hub, force=True)  # prove it now rather than make the caller wait
     with hub.transaction() as s:
         cp = checkpoints.latest(s)
-        assert cp is not None and cp.size > index
+        if cp is None or cp.size <= index:  # signing refused: see the log_inconsistent notice
+            raise _not_found("not_in_checkpoint", f"event {event_id} is in no signed checkpoint",
+                             f"事件 {event_id} 尚未包含在已签署的检查点中", "$.query.event")
         return inclusion(s, index, cp)
 
 

@@ -17,6 +17,7 @@ from sqlalchemy import func, select, text
 
 import contracts
 from hub.client import HubClient, HubHTTPError
+from hub.domain.errors import DomainError
 from hub.messagelog import checkpoints, merkle, offline, verify
 from hub.messagelog.bundle import export_case
 from hub.messagelog.proofs import node_reader
@@ -233,7 +234,8 @@ def test_a_changed_leaf_row_breaks_the_signed_root(hub, members):  # type: ignor
         for idx, completes in c.execute(select(LogLeaf.idx, LogLeaf.completes)).all():
             c.execute(LogLeaf.__table__.update().where(LogLeaf.idx == idx).values(
                 leaf_hash=b"\x00" * 32, completes=b"\x00" * len(completes)))
-    publish(hub, "hrss", make_event("hrss", "application_submitted", case_id(),
+    case_id_of_last = case_id()
+    publish(hub, "hrss", make_event("hrss", "application_submitted", case_id_of_last,
                                     contracts.example("application")), batch=False)
     assert checkpoints.sign(hub, force=True) is None
     assert checkpoints.sign(hub, force=True) is None
@@ -241,6 +243,9 @@ def test_a_changed_leaf_row_breaks_the_signed_root(hub, members):  # type: ignor
 
     assert [n["kind"] for n in notices(hub)].count("log_inconsistent") == 1
     assert checkpoints.get(hub)["size"] == cp.size  # type: ignore[index]
+    with pytest.raises(DomainError) as refused:
+        export_case(hub, case_id_of_last)
+    assert refused.value.code == "not_in_checkpoint"
     # the leaves appended since leave a hole where the deleted one was
     gone = [f for f in verify.verify(hub).findings if f.what == "removed"]
     assert (gone[0].record, gone[0].checkpoint) == (f"log leaf {cp.size - 1}", cp.size)
