@@ -13,6 +13,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import select
 
 from hub.bootstrap import Hub
+from hub.console import supervision
 from hub.security.signing import HubAuth
 from hub.services import deliveries, members, operations, retry
 from hub.store.models import Delivery
@@ -106,6 +107,10 @@ class Worker:
         self.scheduler.add_job(lambda: operations.heartbeat(self.hub, self.worker_id), "interval",
                                seconds=max(1.0, self.hub.config.heartbeat_stale_s / 3),
                                id="heartbeat", max_instances=1, coalesce=True,
+                               next_run_time=datetime.now(timezone.utc))
+        # 督办: each level once per item, whichever worker gets there first (see supervision)
+        self.scheduler.add_job(lambda: supervision.check_deadlines(self.hub), "interval",
+                               seconds=300, id="deadline-check", max_instances=1, coalesce=True,
                                next_run_time=datetime.now(timezone.utc))
         self.hub.on_commit(self.wake)
         self.scheduler.start()

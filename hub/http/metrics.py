@@ -8,6 +8,7 @@ from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 from sqlalchemy import case, func, select
 
 from hub.bootstrap import Hub
+from hub.console.metrics import WarningCollector
 from hub.services import key_age
 from hub.services.outbox import utcnow
 from hub.store.models import Delivery
@@ -72,4 +73,5 @@ def render(hub: Hub) -> bytes:
     registry = CollectorRegistry()
     registry.register(DeliveryCollector(hub))  # type: ignore[arg-type]
     registry.register(KeyAgeCollector(hub))  # type: ignore[arg-type]
+    registry.register(WarningCollector(hub))  # type: ignore[arg-type]
     return generate_latest(registry)
