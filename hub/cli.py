@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from hub.bootstrap import NotInitialised, bootstrap, init as init_hub
+from hub.console import cli as console_cli
 from hub.config import Config
 from hub.domain.errors import DomainError
 from hub.security import keys
@@ -525,6 +526,9 @@ def render_case(doc: dict[str, Any]) -> None:
             it.add_row(i["occurred_at"], i["reported_by"], i.get("item", ""), i["code"],
                        i["message_zh"] + ("\n" + i["message_en"] if i.get("message_en") else ""))
         Console().print(it)
+
+
+main.add_command(console_cli.users)
 
 
 if __name__ == "__main__":  # pragma: no cover
