@@ -1,10 +1,11 @@
 """Warning levels of an open item against its working-day deadlines (pure; no database)."""
 from __future__ import annotations
 
+import functools
 from datetime import date, datetime, timedelta, timezone
 
 import contracts
-from hub.domain.workdays import UnknownHolidayYear, add_working_days
+from hub.domain.workdays import UnknownHolidayYear, add_working_days, is_working_day
 
 DUE_SOON, OVERDUE, SERIOUS = "due_soon", "overdue", "seriously_overdue"
 LEVELS = (DUE_SOON, OVERDUE, SERIOUS)  # in rising order
@@ -51,3 +52,29 @@ def rank(level: str | None) -> int:
 
 def label(level: str, lang: str = "zh") -> str:
     return contracts.labels("warning_level").get(level, {}).get(lang, level)
+
+
+@functools.lru_cache(maxsize=65536)
+def working_days_between(start: date, end: date) -> int | None:
+    """Working days after `start` up to and including `end`; None where the calendar has no
+    arrangement for a year in between (never a guess)."""
+    if end <= start:
+        return 0
+    n, day = 0, start
+    try:
+        while day < end:
+            day += timedelta(days=1)
+            if is_working_day(day):
+                n += 1
+    except UnknownHolidayYear:
+        return None
+    return n
+
+
+def quantile(values: list[int], q: float) -> float | None:
+    """Nearest-rank quantile (q in 0..1); None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    k = max(0, min(len(ordered) - 1, int(-(-q * len(ordered) // 1)) - 1))
+    return float(ordered[k])
