@@ -57,3 +57,8 @@ def set_endpoint(hub: Hub, who: str, now: datetime, member: str, enabled: bool,
 def reveal(hub: Hub, who: str, now: datetime, case_id: str, reason: str) -> None:
     with hub.transaction() as s:
         audit(s, who, "reveal", f"case:{case_id}", now, reason=reason)
+
+
+def record_download(hub: Hub, who: str, now: datetime, what: str) -> None:
+    with hub.transaction() as s:
+        audit(s, who, "report_download", what, now)

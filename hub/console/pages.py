@@ -270,6 +270,7 @@ def reports() -> Any:
 @requires("observer")
 def report_xlsx() -> Any:
     report = _report()
+    actions.record_download(hub(), actor(), now(), f"report:{report['month']}.xlsx")
     return Response(stats.xlsx(report), headers={
         "Content-Disposition": f"attachment; filename=timeliness-{report['month']}.xlsx"},
         mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
@@ -279,6 +280,7 @@ def report_xlsx() -> Any:
 @requires("observer")
 def report_csv() -> Any:
     report = _report()
+    actions.record_download(hub(), actor(), now(), f"report:{report['month']}.csv")
     return Response(stats.csv_bytes(report), headers={
         "Content-Disposition": f"attachment; filename=timeliness-{report['month']}.csv"},
         mimetype="text/csv; charset=utf-8")

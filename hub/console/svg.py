@@ -89,7 +89,7 @@ def trend(weeks: list[dict[str, Any]], lang: str = "zh") -> Markup:
     w, h, pad = 720, 200, 30
     top = max([wk["on_time"] + wk["late"] for wk in weeks] + [wk["overdue"] for wk in weeks] + [1])
     bw = (w - 2 * pad) / max(1, len(weeks))
-    out = [f'<svg class="trend" role="img" viewBox="0 0 {w} {h}" width="100%" '
+    out = [f'<svg class="trend" role="img" viewBox="0 0 {w} {h}" width="{w}" height="{h}" '
            f'xmlns="http://www.w3.org/2000/svg"><title>'
            f'{escape("近12周趋势" if lang == "zh" else "Last 12 weeks")}</title>',
            f'<line x1="{pad}" y1="{h - pad}" x2="{w - pad}" y2="{h - pad}" stroke="#999"/>']
@@ -103,9 +103,10 @@ def trend(weeks: list[dict[str, Any]], lang: str = "zh") -> Markup:
         out.append(f'<rect class="bar-late" x="{x0:.1f}" y="{h - pad - hg - hl:.1f}" '
                    f'width="{bw - 8:.1f}" height="{hl:.1f}" fill="#ffa726">'
                    f'<title>{wk["late"]}</title></rect>')
-        cy = h - pad - wk["overdue"] * scale
-        out.append(f'<circle class="dot-overdue" cx="{x0 + (bw - 8) / 2:.1f}" cy="{cy:.1f}" '
-                   f'r="4" fill="#c62828"><title>{wk["overdue"]}</title></circle>')
+        if wk["overdue"]:
+            cy = h - pad - wk["overdue"] * scale
+            out.append(f'<circle class="dot-overdue" cx="{x0 + (bw - 8) / 2:.1f}" cy="{cy:.1f}" '
+                       f'r="4" fill="#c62828"><title>{wk["overdue"]}</title></circle>')
         out.append(f'<text x="{x0 + (bw - 8) / 2:.1f}" y="{h - 10}" font-size="10" '
                    f'text-anchor="middle" fill="#555">{escape(wk["label"])}</text>')
     out.append('</svg>')

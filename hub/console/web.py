@@ -5,7 +5,7 @@ import hmac
 import os
 import secrets
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from functools import wraps
 from pathlib import Path
 from typing import Any, Callable
@@ -167,7 +167,8 @@ def login() -> Any:
         try:
             user = accounts.authenticate(
                 hub(), request.form.get("username", "")[:64], request.form.get("password", ""),
-                request.form.get("code", "").strip()[:10], now=now(),
+                request.form.get("code", "").strip()[:10],
+                now=datetime.now(timezone.utc),  # one-time codes follow the wall clock
                 client=request.remote_addr or "")
         except DomainError as exc:
             error = exc
