@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import math
 from datetime import date, datetime, timedelta, timezone
 
 import contracts
@@ -78,3 +79,17 @@ def quantile(values: list[int], q: float) -> float | None:
     ordered = sorted(values)
     k = max(0, min(len(ordered) - 1, int(-(-q * len(ordered) // 1)) - 1))
     return float(ordered[k])
+
+
+def weighted_quantile(pairs: list[tuple[int, int]], q: float) -> float | None:
+    """Nearest-rank quantile of values given as (value, how many times)."""
+    total = sum(n for _, n in pairs)
+    if not total:
+        return None
+    rank = max(1, math.ceil(q * total - 1e-9))
+    seen = 0
+    for value, n in sorted(pairs):
+        seen += n
+        if seen >= rank:
+            return float(value)
+    return float(max(v for v, _ in pairs))

@@ -58,11 +58,9 @@ def overview_counts() -> Any:
 def _overview_data() -> dict[str, Any]:
     at = now()
     with hub().transaction() as s:
-        by_member = stats.overview(s, at, "member")
-        by_city = stats.overview(s, at, "city")
-        weeks = stats.trend(s, at)
-    return {"by_member": by_member, "by_city": by_city, "chart": svg.trend(weeks, lang()),
-            "now": at}
+        data = stats.overview_page(s, at)
+    return {"by_member": data["by_member"], "by_city": data["by_city"],
+            "chart": svg.trend(data["weeks"], lang()), "now": at}
 
 
 # ----- cases -----------------------------------------------------------------------------

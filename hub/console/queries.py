@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, Iterable
 
 from sqlalchemy import and_, case, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from hub.console.models import ConsoleAudit, ConsoleUser, ItemWarning, NoticeHandling
 from hub.domain import states as S
@@ -68,18 +68,21 @@ def beijing_day(s: Session, column: Any) -> Any:
 
 # ----- overview --------------------------------------------------------------------------
 
-def overview(s: Session, today: date, soon: date, by: str) -> list[dict[str, Any]]:
-    """One row per department (`by="member"`) or city (`by="city"`): counts of open items at
-    each level, completed in time, standalone and cancelled. One grouped query."""
+COUNTS = ("open", "due_soon", "overdue", "seriously_overdue", "completed", "on_time",
+          "standalone", "cancelled")
+
+
+def overview_counts(s: Session, today: date, soon: date) -> list[dict[str, Any]]:
+    """Per (department, city): open items at each level, completed (in time), standalone and
+    cancelled. One grouped query over the items; departments times cities rows come back."""
     ci = CaseItemRow
-    key = ci.member_id if by == "member" else CaseRow.city_code
     is_open = ci.state.in_(OPEN)
 
     def count(cond: Any) -> Any:
         return func.sum(case((cond, 1), else_=0))
 
     completed_day = beijing_day(s, ci.updated_at)
-    q = (select(key, count(is_open),
+    q = (select(ci.member_id, CaseRow.city_code, count(is_open),
                 count(and_(is_open, level_filter("due_soon", today, soon))),
                 count(and_(is_open, level_filter("overdue", today, soon))),
                 count(and_(is_open, level_filter("seriously_overdue", today, soon))),
@@ -87,44 +90,62 @@ def overview(s: Session, today: date, soon: date, by: str) -> list[dict[str, Any
                 count(and_(ci.state == S.COMPLETED,
                            or_(ci.promised_by.is_(None), completed_day <= ci.promised_by))),
                 count(ci.state == S.STANDALONE), count(ci.state == S.CANCELLED))
-         .group_by(key).order_by(key))
-    if by == "city":
-        q = q.join(CaseRow, CaseRow.id == ci.case_id)
-    out = []
-    for k, open_, soon_n, over, serious, done, on_time, standalone, cancelled in s.execute(q):
-        done = int(done or 0)
-        out.append({"key": k, "open": int(open_ or 0), "due_soon": int(soon_n or 0),
-                    "overdue": int(over or 0), "seriously_overdue": int(serious or 0),
-                    "completed": done, "on_time": int(on_time or 0),
-                    "on_time_pct": round(100.0 * int(on_time or 0) / done, 1) if done else None,
-                    "standalone": int(standalone or 0), "cancelled": int(cancelled or 0)})
-    return out
+         .join(CaseRow, CaseRow.id == ci.case_id)
+         .group_by(ci.member_id, CaseRow.city_code))
+    return [{"member": r[0], "city": r[1], **{k: int(v or 0) for k, v in zip(COUNTS, r[2:])}}
+            for r in s.execute(q)]
 
 
-def completion_spans(s: Session, since: datetime, until: datetime, by: str
-                     ) -> list[tuple[str, datetime, datetime, date | None]]:
-    """(key, dispatched at, completed at, promised by) of items completed in the window: the
-    input of the working-day medians. Bounded by the window, read as four columns."""
-    h_done = CaseItemHistoryRow
-    dispatched = (select(CaseItemHistoryRow.case_id, CaseItemHistoryRow.code,
-                         func.min(CaseItemHistoryRow.at).label("at"))
-                  .where(CaseItemHistoryRow.to_state == S.DISPATCHED)
-                  .group_by(CaseItemHistoryRow.case_id, CaseItemHistoryRow.code).subquery())
-    key = CaseItemRow.member_id if by == "member" else CaseRow.city_code
-    q = (select(key, dispatched.c.at, h_done.at, CaseItemRow.promised_by)
-         .select_from(h_done)
-         .join(CaseItemRow, and_(CaseItemRow.case_id == h_done.case_id,
-                                 CaseItemRow.code == h_done.code))
-         .join(CaseRow, CaseRow.id == h_done.case_id)
-         .join(dispatched, and_(dispatched.c.case_id == h_done.case_id,
-                                dispatched.c.code == h_done.code))
-         .where(h_done.to_state == S.COMPLETED, h_done.at >= since, h_done.at < until))
-    return [(r[0], r[1], r[2], r[3]) for r in s.execute(q)]
+def overview(s: Session, today: date, soon: date, by: str) -> list[dict[str, Any]]:
+    """One row per department (`by="member"`) or city (`by="city"`)."""
+    return rollup(overview_counts(s, today, soon), by)
 
 
-def warnings_raised_since(s: Session, since: datetime) -> list[tuple[datetime, str]]:
-    return [(r[0], r[1]) for r in s.execute(
-        select(ItemWarning.at, ItemWarning.level).where(ItemWarning.at >= since))]
+def rollup(counts: list[dict[str, Any]], by: str) -> list[dict[str, Any]]:
+    rows: dict[str, dict[str, Any]] = {}
+    for c in counts:
+        row = rows.setdefault(c[by], {"key": c[by], **{k: 0 for k in COUNTS}})
+        for k in COUNTS:
+            row[k] += c[k]
+    for row in rows.values():
+        done = row["completed"]
+        row["on_time_pct"] = round(100.0 * row["on_time"] / done, 1) if done else None
+    return [rows[k] for k in sorted(rows)]
+
+
+def completion_spans(s: Session, since: datetime, until: datetime
+                     ) -> list[tuple[str, str, date, date, bool, int]]:
+    """(department, city, dispatched day, completed day, in time, how many) for items completed
+    in the window, grouped in SQL: the rows are bounded by days in the window, not by items,
+    and feed the working-day medians and the trend."""
+    done = aliased(CaseItemHistoryRow)
+    sent = aliased(CaseItemHistoryRow)
+    d_day, c_day = beijing_day(s, sent.at), beijing_day(s, done.at)
+    in_time = case((or_(CaseItemRow.promised_by.is_(None), c_day <= CaseItemRow.promised_by),
+                    1), else_=0)
+    q = (select(CaseItemRow.member_id, CaseRow.city_code, d_day, c_day, in_time, func.count())
+         .select_from(done)
+         .join(sent, and_(sent.case_id == done.case_id, sent.code == done.code,
+                          sent.to_state == S.DISPATCHED))
+         .join(CaseItemRow, and_(CaseItemRow.case_id == done.case_id,
+                                 CaseItemRow.code == done.code))
+         .join(CaseRow, CaseRow.id == done.case_id)
+         .where(done.to_state == S.COMPLETED, done.at >= since, done.at < until)
+         .group_by(CaseItemRow.member_id, CaseRow.city_code, d_day, c_day, in_time))
+    return [(r[0], r[1], _as_date(r[2]), _as_date(r[3]), bool(r[4]), int(r[5]))
+            for r in s.execute(q)]
+
+
+def _as_date(v: Any) -> date:
+    return v if isinstance(v, date) else date.fromisoformat(str(v))
+
+
+def warnings_raised_since(s: Session, since: datetime) -> list[tuple[date, str, int]]:
+    """(Beijing day, level, how many) of warnings raised since a time."""
+    day = beijing_day(s, ItemWarning.at)
+    return [(_as_date(r[0]), r[1], int(r[2])) for r in s.execute(
+        select(day, ItemWarning.level, func.count()).where(ItemWarning.at >= since)
+        .group_by(day, ItemWarning.level))]
 
 
 # ----- cases -----------------------------------------------------------------------------

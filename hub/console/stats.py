@@ -18,58 +18,69 @@ def _beijing_midnight(d: date) -> datetime:
     return datetime.combine(d, time(0), L.BEIJING)
 
 
-def spans_by_key(s: Session, since: datetime, until: datetime, by: str
-                 ) -> dict[str, dict[str, Any]]:
+Span = tuple[str, str, date, date, bool, int]
+
+
+def spans_by_key(spans: list[Span], by: str) -> dict[str, dict[str, Any]]:
     """Per key: working days from dispatch to completion (median, p90) and in-time counts."""
     out: dict[str, dict[str, Any]] = {}
-    for key, dispatched, completed, promised_by in queries.completion_spans(s, since, until, by):
-        agg = out.setdefault(key, {"days": [], "on_time": 0, "late": 0})
-        n = L.working_days_between(L.beijing_date(dispatched), L.beijing_date(completed))
-        if n is not None:
-            agg["days"].append(n)
-        if promised_by is None or L.beijing_date(completed) <= promised_by:
-            agg["on_time"] += 1
-        else:
-            agg["late"] += 1
+    for member, city, sent, done, in_time, n in spans:
+        agg = out.setdefault(member if by == "member" else city,
+                             {"days": [], "on_time": 0, "late": 0})
+        days = L.working_days_between(sent, done)
+        if days is not None:
+            agg["days"].append((days, n))
+        agg["on_time" if in_time else "late"] += n
     for agg in out.values():
-        agg["median"] = L.quantile(agg["days"], 0.5)
-        agg["p90"] = L.quantile(agg["days"], 0.9)
-        done = agg["on_time"] + agg["late"]
-        agg["completed"] = done
-        agg["on_time_pct"] = round(100.0 * agg["on_time"] / done, 1) if done else None
+        agg["median"] = L.weighted_quantile(agg["days"], 0.5)
+        agg["p90"] = L.weighted_quantile(agg["days"], 0.9)
+        done_n = agg["on_time"] + agg["late"]
+        agg["completed"] = done_n
+        agg["on_time_pct"] = round(100.0 * agg["on_time"] / done_n, 1) if done_n else None
+    return out
+
+
+def overview_page(s: Session, now: datetime) -> dict[str, Any]:
+    """Counts per department and city (all time), working-day medians over the trend's
+    twelve weeks, and the trend: two grouped queries for the items, one for the warnings."""
+    today = L.beijing_date(now)
+    counts = queries.overview_counts(s, today, L.due_soon_limit(today))
+    first = today - timedelta(days=today.weekday()) - timedelta(weeks=11)
+    spans = queries.completion_spans(s, _beijing_midnight(first), now + timedelta(days=1))
+    out: dict[str, Any] = {}
+    for by in ("member", "city"):
+        rows = queries.rollup(counts, by)
+        medians = spans_by_key(spans, by)
+        for r in rows:
+            m = medians.get(r["key"], {})
+            r["median_days"], r["p90_days"] = m.get("median"), m.get("p90")
+        out[f"by_{by}"] = rows
+    out["weeks"] = _weeks(s, first, spans)
     return out
 
 
 def overview(s: Session, now: datetime, by: str) -> list[dict[str, Any]]:
-    today = L.beijing_date(now)
-    rows = queries.overview(s, today, L.due_soon_limit(today), by)
-    spans = spans_by_key(s, now - timedelta(weeks=12), now + timedelta(days=1), by)
-    for r in rows:
-        sp = spans.get(r["key"], {})
-        r["median_days"], r["p90_days"] = sp.get("median"), sp.get("p90")
-    return rows
+    return overview_page(s, now)[f"by_{by}"]  # type: ignore[no-any-return]
 
 
 def trend(s: Session, now: datetime) -> list[dict[str, Any]]:
+    return overview_page(s, now)["weeks"]  # type: ignore[no-any-return]
+
+
+def _weeks(s: Session, first: date, spans: list[Span]) -> list[dict[str, Any]]:
     """Twelve weeks (Monday to Sunday, Beijing), oldest first."""
-    today = L.beijing_date(now)
-    monday = today - timedelta(days=today.weekday())
-    first = monday - timedelta(weeks=11)
     weeks = [{"start": first + timedelta(weeks=i), "on_time": 0, "late": 0, "overdue": 0}
              for i in range(12)]
     for wk in weeks:
         wk["label"] = wk["start"].strftime("%m-%d")
-    since = _beijing_midnight(first)
-    for _, _, completed, promised_by in queries.completion_spans(
-            s, since, now + timedelta(days=1), "member"):
-        i = (L.beijing_date(completed) - first).days // 7
+    for _, _, _, completed, in_time, n in spans:
+        i = (completed - first).days // 7
         if 0 <= i < 12:
-            late = promised_by is not None and L.beijing_date(completed) > promised_by
-            weeks[i]["late" if late else "on_time"] += 1
-    for at, level in queries.warnings_raised_since(s, since):
-        i = (L.beijing_date(at) - first).days // 7
+            weeks[i]["on_time" if in_time else "late"] += n
+    for day, level, n in queries.warnings_raised_since(s, _beijing_midnight(first)):
+        i = (day - first).days // 7
         if 0 <= i < 12 and level != L.DUE_SOON:
-            weeks[i]["overdue"] += 1
+            weeks[i]["overdue"] += n
     return weeks
 
 
@@ -83,12 +94,13 @@ def month_bounds(month: str) -> tuple[datetime, datetime]:
 def monthly_report(s: Session, month: str) -> dict[str, Any]:
     since, until = month_bounds(month)
     report: dict[str, Any] = {"month": month}
+    spans = queries.completion_spans(s, since, until)
     for by in ("member", "city"):
-        spans = spans_by_key(s, since, until, by)
+        per_key = spans_by_key(spans, by)
         report[by] = [{"key": k, "completed": v["completed"], "on_time": v["on_time"],
                        "late": v["late"], "on_time_pct": v["on_time_pct"],
                        "median_days": v["median"], "p90_days": v["p90"]}
-                      for k, v in sorted(spans.items())]
+                      for k, v in sorted(per_key.items())]
     report["overdue"] = queries.overdue_list(s, since, until)
     return report
 

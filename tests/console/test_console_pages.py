@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import openpyxl
 import pytest
@@ -198,3 +198,26 @@ def test_monthly_report_as_xlsx_and_csv(login, hub, members):  # type: ignore[no
     assert any(r and r[0] == cid for r in rows)
     bad = _get(client, "/console/reports?month=2026-13")
     assert bad.status_code == 400 and "bad_console_input" in bad.get_data(as_text=True)
+
+
+def test_completed_items_give_on_time_rates_medians_and_the_trend(hub, members):  # type: ignore[no-untyped-def]
+    from hub.client import make_event
+    from hub.console import stats
+    from hub.services.publish import publish
+
+    cid = open_case(hub)
+    progress = contracts.example("progress")
+    progress.update(item="socialized_management", status="completed")
+    progress.pop("promised_date", None)
+    progress["occurred_at"] = "2026-11-30T10:00:00+08:00"
+    progress["result"] = {"note_zh": "已纳入社会化管理"}
+    publish(hub, "community", make_event("community", "item_progressed", cid, progress),
+            batch=False)
+    with hub.transaction() as s:
+        page = stats.overview_page(s, datetime.now(timezone.utc))
+    community = next(r for r in page["by_member"] if r["key"] == "community")
+    assert community["completed"] == 1 and community["on_time"] == 1
+    assert community["on_time_pct"] == 100.0
+    assert community["median_days"] == community["p90_days"] == 0.0  # done the same day
+    assert sum(w["on_time"] for w in page["weeks"]) == 1
+    assert sum(w["late"] for w in page["weeks"]) == 0

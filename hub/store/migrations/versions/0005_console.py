@@ -65,9 +65,12 @@ def upgrade() -> None:
                                                               'statutory_by'])
     op.create_index('ix_case_items_member_state', 'case_items', ['member_id', 'state'])
     op.create_index('ix_cases_created_at', 'cases', ['created_at'])
+    # completions in a window (medians, trend, monthly report)
+    op.create_index('ix_case_item_history_state_at', 'case_item_history', ['to_state', 'at'])
 
 
 def downgrade() -> None:
+    op.drop_index('ix_case_item_history_state_at', 'case_item_history')
     op.drop_index('ix_cases_created_at', 'cases')
     op.drop_index('ix_case_items_member_state', 'case_items')
     op.drop_index('ix_case_items_deadlines', 'case_items')
