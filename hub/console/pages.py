@@ -231,7 +231,8 @@ def notice_move(notice_id: int, to: str) -> Any:
 def audit() -> Any:
     with hub().transaction() as s:
         rows = queries.audit(s, action=_text("action", 64))
-    return page("audit.html", rows=rows)
+        registry_rows = queries.registry_audit(s)
+    return page("audit.html", rows=rows, registry_rows=registry_rows)
 
 
 @bp.get("/users")
@@ -330,5 +331,30 @@ def registry() -> Any:
     in_force = [{"code": d["code"], "member": d["member"], "trigger": d.get("trigger"),
                  "name": d.get("name_zh") if lang() == "zh" else d.get("name_en")}
                 for d in snap.items]
+    subject = _text("subject", 100)
+    diff = None
+    a, b = _int("a"), _int("b")
+    if subject and a and b:
+        old = snap.schemas.get(contracts.schema_id(subject, a))
+        new = snap.schemas.get(contracts.schema_id(subject, b))
+        if old is None or new is None:
+            raise bad_request("subject", "no such version", "没有该版本")
+        diff = {"subject": subject, "a": a, "b": b, "changes": schema_diff(old, new)}
     return page("registry.html", versions=versions, items=items, in_force=in_force,
-                subjects=sorted({sid.split("/")[-2] for sid in snap.schemas}))
+                subjects=sorted({sid.split("/")[-2] for sid in snap.schemas}), diff=diff)
+
+
+def schema_diff(old: Any, new: Any, path: str = "") -> list[dict[str, str]]:
+    """JSON pointers added, removed or changed between two documents."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        out: list[dict[str, str]] = []
+        for k in sorted(set(old) | set(new), key=str):
+            p = f"{path}/{str(k).replace('~', '~0').replace('/', '~1')}"
+            if k not in old:
+                out.append({"pointer": p, "change": "added"})
+            elif k not in new:
+                out.append({"pointer": p, "change": "removed"})
+            else:
+                out += schema_diff(old[k], new[k], p)
+        return out
+    return [] if old == new else [{"pointer": path or "/", "change": "changed"}]

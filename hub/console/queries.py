@@ -12,7 +12,7 @@ from hub.console.models import ConsoleAudit, ConsoleUser, ItemWarning, NoticeHan
 from hub.domain import states as S
 from hub.store.models import (
     CaseIssueRow, CaseItemHistoryRow, CaseItemRow, CaseRow, ContractVersion, Delivery,
-    DeliveryAttempt, Event, ItemDefinitionRow, Member, Notice, WorkerHeartbeat,
+    DeliveryAttempt, Event, ItemDefinitionRow, Member, Notice, RegistryAudit, WorkerHeartbeat,
 )
 
 OPEN = tuple(S.PROGRESSION)
@@ -330,6 +330,14 @@ def audit(s: Session, limit: int = 200, action: str | None = None) -> list[dict[
     return [{"id": a.id, "at": a.at, "actor": a.actor, "action": a.action, "target": a.target,
              "reason": a.reason, "detail": a.detail}
             for a in s.scalars(q.limit(min(limit, MAX_ROWS)))]
+
+
+def registry_audit(s: Session, limit: int = 200) -> list[dict[str, Any]]:
+    """Registry and member changes, written by the registry service (API and command line)."""
+    return [{"id": a.id, "at": a.at, "actor": a.actor, "action": a.action, "target": a.target,
+             "detail": a.detail}
+            for a in s.scalars(select(RegistryAudit).order_by(RegistryAudit.id.desc())
+                               .limit(min(limit, MAX_ROWS)))]
 
 
 def user(s: Session, username: str) -> ConsoleUser | None:

@@ -221,3 +221,43 @@ def test_completed_items_give_on_time_rates_medians_and_the_trend(hub, members):
     assert community["median_days"] == community["p90_days"] == 0.0  # done the same day
     assert sum(w["on_time"] for w in page["weeks"]) == 1
     assert sum(w["late"] for w in page["weeks"]) == 0
+
+
+def test_admin_pages_registry_diff_diagnostics_and_users(login, hub, members):  # type: ignore[no-untyped-def]
+    client = login("admin")
+    reg = _get(client, "/console/registry?subject=progress&a=1&b=1")
+    assert reg.status_code == 200 and 'id="schema-diff"' in reg.get_data(as_text=True)
+    missing = _get(client, "/console/registry?subject=progress&a=1&b=99")
+    assert missing.status_code == 400
+    diag = _get(client, "/console/diagnostics.json")
+    body = diag.get_json(force=True)
+    assert body["database"]["ok"] is True and body["contracts"]["ok"] is True
+    assert body["calendar_years"][0] <= 2026 <= body["calendar_years"][1]
+    assert "attachment" in diag.headers["Content-Disposition"]
+    users = _get(client, "/console/users").get_data(as_text=True)
+    assert "operator" in users and "$argon2" not in users
+    assert _get(client, "/console/audit").status_code == 200
+
+
+def test_schema_diff_names_added_removed_and_changed_pointers() -> None:
+    from hub.console.pages import schema_diff
+
+    old = {"properties": {"a": {"type": "string"}, "b/c": {"type": "integer"}}, "required": ["a"]}
+    new = {"properties": {"a": {"type": "integer"}, "d": {}}, "required": ["a"]}
+    assert schema_diff(old, new) == [
+        {"pointer": "/properties/a/type", "change": "changed"},
+        {"pointer": "/properties/b~1c", "change": "removed"},
+        {"pointer": "/properties/d", "change": "added"}]
+
+
+def test_masking_keeps_only_what_places_a_value() -> None:
+    from hub.console.masking import mask, table
+
+    assert mask("id_number", "320402196605150033") == "3204**********0033"
+    assert mask("mobile", "13800000001") == "138****0001"
+    assert mask("name", "王示例") == "王**"
+    assert mask("household_address", "江苏省常州市天宁区示例路1号") == "江苏省常州市****"
+    doc = contracts.example("application")
+    masked = " ".join(r["value"] for r in table(doc, reveal=False))
+    assert APP["id_number"] not in masked and APP["mobile"] not in masked
+    assert APP["id_number"] in " ".join(r["value"] for r in table(doc, reveal=True))
