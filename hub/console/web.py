@@ -36,13 +36,22 @@ class ConsoleState:
 
 
 def _secret(key_dir: Path) -> bytes:
-    """The session signing key, kept next to the hub keys so every process shares it."""
+    """The session signing key, kept next to the hub keys so every process shares it. Written
+    to a private temporary file and linked into place, so a process starting at the same time
+    reads either no file or the whole key."""
     path = Path(key_dir) / "console-session.key"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as f:
             f.write(secrets.token_bytes(32))
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass  # another process won; use its key
+        finally:
+            tmp.unlink()
     return path.read_bytes()
 
 
