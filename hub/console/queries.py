@@ -8,6 +8,7 @@ from typing import Any, Iterable
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
+from hub.console.levels import rank
 from hub.console.models import ConsoleAudit, ConsoleUser, ItemWarning, NoticeHandling
 from hub.domain import states as S
 from hub.store.models import (
@@ -35,26 +36,38 @@ def level_filter(level: str, today: date, soon: date) -> Any:
 
 
 def warning_candidates(s: Session, today: date, soon: date) -> list[dict[str, Any]]:
-    """Open items at some level today, with the highest level already raised for each."""
+    """Open items at a level today that has not been raised for them yet (nor a higher one),
+    with the highest level already raised: in steady state the job reads nothing."""
     ci = CaseItemRow
+
+    def raised(*levels: str) -> Any:
+        w = select(ItemWarning.case_id).where(ItemWarning.case_id == ci.case_id,
+                                              ItemWarning.code == ci.code)
+        if levels:
+            w = w.where(ItemWarning.level.in_(levels))
+        return w.exists()
+
+    serious, overdue = "seriously_overdue", "overdue"
     rows = s.execute(
         select(ci.case_id, ci.code, ci.member_id, ci.state, ci.promised_by, ci.statutory_by,
                CaseRow.city_code)
         .join(CaseRow, CaseRow.id == ci.case_id)
-        .where(ci.state.in_(OPEN), or_(ci.promised_by <= soon, ci.statutory_by < today))
+        .where(ci.state.in_(OPEN), or_(
+            and_(level_filter(serious, today, soon), ~raised(serious)),
+            and_(level_filter(overdue, today, soon), ~raised(overdue, serious)),
+            and_(level_filter("due_soon", today, soon), ~raised())))
         .order_by(ci.case_id, ci.code)).all()
     out = [dict(case_id=r[0], code=r[1], member_id=r[2], state=r[3], promised_by=r[4],
                 statutory_by=r[5], city_code=r[6], highest=None) for r in rows]
-    raised: dict[tuple[str, str], list[str]] = {}
+    found: dict[tuple[str, str], list[str]] = {}
     ids = sorted({c["case_id"] for c in out})
     for start in range(0, len(ids), 500):
         for cid, code, level in s.execute(
                 select(ItemWarning.case_id, ItemWarning.code, ItemWarning.level)
                 .where(ItemWarning.case_id.in_(ids[start:start + 500]))):
-            raised.setdefault((cid, code), []).append(level)
-    from hub.console.levels import rank
+            found.setdefault((cid, code), []).append(level)
     for c in out:
-        levels = raised.get((c["case_id"], c["code"]), [])
+        levels = found.get((c["case_id"], c["code"]), [])
         c["highest"] = max(levels, key=rank) if levels else None
     return out
 
