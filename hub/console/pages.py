@@ -203,8 +203,9 @@ def endpoints() -> Any:
 def endpoint_switch(member: str, action: str) -> Any:
     if action not in ("enable", "disable"):
         abort(404)
-    actions.set_endpoint(hub(), actor(), now(), member, action == "enable",
-                         _text("reason", 200) or "disabled in the console")
+    enable = action == "enable"
+    actions.set_endpoint(hub(), actor(), now(), member, enable,
+                         None if enable else _text("reason", 200) or "disabled in the console")
     return redirect(url_for("console.endpoints"))
 
 

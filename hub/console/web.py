@@ -187,10 +187,7 @@ def login() -> Any:
             session.update(user=user["username"], csrf=secrets.token_urlsafe(32))
             if keep:
                 session["lang"] = keep
-            target = request.args.get("next", "")
-            if not target.startswith("/console/") or target.startswith("//"):
-                target = url_for("console.overview")
-            return redirect(target)
+            return redirect(_local(request.args.get("next", "")))
     return page("login.html", 401 if error else 200, error=error)
 
 
@@ -203,8 +200,14 @@ def logout() -> Any:
 @bp.get("/lang/<code>")
 def language(code: str) -> Any:
     session["lang"] = "en" if code == "en" else "zh"
-    back = request.referrer or ""
-    return redirect(back if "/console/" in back else url_for("console.overview"))
+    return redirect(_local(request.args.get("next", "")))
+
+
+def _local(target: str) -> str:
+    """A console path to go back to; anything else (another site, `//host`) goes home."""
+    if target.startswith("/console/") and not target.startswith("/console//"):
+        return target
+    return url_for("console.overview")
 
 
 def bad_request(field_name: str, en: str, zh: str) -> DomainError:

@@ -261,3 +261,35 @@ def test_masking_keeps_only_what_places_a_value() -> None:
     masked = " ".join(r["value"] for r in table(doc, reveal=False))
     assert APP["id_number"] not in masked and APP["mobile"] not in masked
     assert APP["id_number"] in " ".join(r["value"] for r in table(doc, reveal=True))
+
+
+def test_english_is_available_and_the_switch_returns_to_the_page(login, hub, members):  # type: ignore[no-untyped-def]
+    client = login("observer")
+    r = _get(client, "/console/lang/en?next=/console/reports?month=2026-11")
+    assert r.status_code == 302 and r.headers["Location"].endswith("/console/reports?month=2026-11")
+    html = _get(client, "/console/").get_data(as_text=True)
+    assert "Overview" in html and "Seriously overdue" in html
+    away = _get(client, "/console/lang/zh?next=//evil.example/")
+    assert away.headers["Location"].endswith("/console/")
+    assert "督查总览" in _get(client, "/console/").get_data(as_text=True)
+
+
+def test_endpoint_disable_and_enable_are_audited(login, hub, members):  # type: ignore[no-untyped-def]
+    from hub.store.models import Member
+
+    client = login("operator")
+    token = csrf_of(_get(client, "/console/endpoints").get_data(as_text=True))
+    r = client.post("/console/endpoints/hpf/disable", base_url=HTTPS,
+                    data={"csrf_token": token, "reason": "对端维护"})
+    assert r.status_code == 302
+    with hub.transaction() as s:
+        assert s.get(Member, "hpf").push_disabled_reason == "对端维护"
+    client.post("/console/endpoints/hpf/enable", base_url=HTTPS, data={"csrf_token": token})
+    with hub.transaction() as s:
+        assert s.get(Member, "hpf").push_disabled_at is None
+    (off,) = _audit(hub, "endpoint_disable")
+    (on,) = _audit(hub, "endpoint_enable")
+    assert off["reason"] == "对端维护" and off["target"] == "member:hpf" and on["reason"] is None
+    unknown = client.post("/console/endpoints/nobody/disable", base_url=HTTPS,
+                          data={"csrf_token": token})
+    assert unknown.status_code == 404 and _audit(hub, "endpoint_disable") == [off]
