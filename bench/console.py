@@ -101,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         today = L.beijing_date(now)
         soon = L.due_soon_limit(today)
         with Session(engine) as s:
+            cached = stats.recent_spans(s, now)
             checks = {
                 "overview: counts (department x city)": lambda: queries.overview_counts(
                     s, today, soon),
@@ -108,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
                     s, now - timedelta(weeks=12), now),
                 "overview: page (counts, medians, 12-week trend)": lambda: stats.overview_page(
                     s, now),
+                "overview: page, completions cached (5 min)": lambda: stats.overview_page(
+                    s, now, cached),
                 "search: exact case id": lambda: queries.search_cases(
                     s, case_id="RT000054321"),
                 "search: city + overdue, first page": lambda: queries.search_cases(

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import re
+from time import monotonic
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from flask import Response, abort, json, redirect, request, url_for
+from flask import Response, abort, current_app, json, redirect, request, url_for
 
 import contracts
 from hub.console import actions, masking, queries, stats, svg
@@ -58,9 +59,25 @@ def overview_counts() -> Any:
 def _overview_data() -> dict[str, Any]:
     at = now()
     with hub().transaction() as s:
-        data = stats.overview_page(s, at)
+        data = stats.overview_page(s, at, _cached_spans(s, at))
     return {"by_member": data["by_member"], "by_city": data["by_city"],
             "chart": svg.trend(data["weeks"], lang()), "now": at}
+
+
+SPANS_TTL_S = 300.0
+
+
+def _cached_spans(s: Any, at: datetime) -> Any:
+    """Completions of the last twelve weeks, read at most every five minutes per process and
+    Beijing day (the costly part of the overview at volume; the counts are always live)."""
+    state = current_app.extensions["hub_console"]
+    key = L.beijing_date(at)
+    hit = state.spans_cache.get(key)
+    if hit is not None and monotonic() - hit[0] < SPANS_TTL_S:
+        return hit[1]
+    spans = stats.recent_spans(s, at)
+    state.spans_cache = {key: (monotonic(), spans)}
+    return spans
 
 
 # ----- cases -----------------------------------------------------------------------------

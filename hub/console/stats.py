@@ -40,13 +40,27 @@ def spans_by_key(spans: list[Span], by: str) -> dict[str, dict[str, Any]]:
     return out
 
 
-def overview_page(s: Session, now: datetime) -> dict[str, Any]:
+def trend_start(now: datetime) -> date:
+    """The Monday (Beijing) that starts the twelve weeks shown."""
+    today = L.beijing_date(now)
+    return today - timedelta(days=today.weekday()) - timedelta(weeks=11)
+
+
+def recent_spans(s: Session, now: datetime) -> list[Span]:
+    """Completions over the trend's twelve weeks: the medians and the trend both use them."""
+    return queries.completion_spans(s, _beijing_midnight(trend_start(now)),
+                                    now + timedelta(days=1))
+
+
+def overview_page(s: Session, now: datetime, spans: list[Span] | None = None
+                  ) -> dict[str, Any]:
     """Counts per department and city (all time), working-day medians over the trend's
-    twelve weeks, and the trend: two grouped queries for the items, one for the warnings."""
+    twelve weeks, and the trend: two grouped queries for the items, one for the warnings.
+    `spans` may come from a cache: completions move slowly, the counts are always read."""
     today = L.beijing_date(now)
     counts = queries.overview_counts(s, today, L.due_soon_limit(today))
-    first = today - timedelta(days=today.weekday()) - timedelta(weeks=11)
-    spans = queries.completion_spans(s, _beijing_midnight(first), now + timedelta(days=1))
+    first = trend_start(now)
+    spans = recent_spans(s, now) if spans is None else spans
     out: dict[str, Any] = {}
     for by in ("member", "city"):
         rows = queries.rollup(counts, by)

@@ -33,6 +33,7 @@ PUBLIC = frozenset({"console.login", "console.static", "console.language"})
 @dataclass
 class ConsoleState:
     clock: Clock = field(default_factory=Clock)
+    spans_cache: dict[Any, Any] = field(default_factory=dict)
 
 
 def _secret(key_dir: Path) -> bytes:
