@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from hub.bootstrap import NotInitialised, bootstrap, init as init_hub
+from hub.console import cli as console_cli
 from hub.config import Config
 from hub.domain.errors import DomainError
 from hub.logs import install as install_log_redaction
@@ -645,6 +646,7 @@ from hub.messagelog.cli import archive_group, log_group  # noqa: E402 - needs ma
 
 main.add_command(log_group)
 main.add_command(archive_group)
+main.add_command(console_cli.users)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from hub.bootstrap import Hub
 from hub.messagelog import archive as log_archive, checkpoints as log_checkpoints
+from hub.console import supervision
 from hub.security.signing import HubAuth
 from hub.services import deliveries, members, operations, retry
 from hub.store.db import OUTAGE, unavailable
@@ -152,8 +153,12 @@ class Worker:
         self.scheduler.add_job(self._guarded(lambda: log_checkpoints.tick(self.hub)), "interval",
                                seconds=max(1.0, min(self.hub.config.log_checkpoint_s, 10.0)),
                                id="log-checkpoint", max_instances=1, coalesce=True)
-        self.scheduler.add_job(self._guarded(lambda: log_archive.run(self.hub)), "interval", hours=6,
-                               id="archive-closed-cases", max_instances=1, coalesce=True)
+        self.scheduler.add_job(self._guarded(lambda: log_archive.run(self.hub)), "interval",
+                               hours=6, id="archive-closed-cases", max_instances=1, coalesce=True)
+        # 督办: each level once per item, whichever worker gets there first (see supervision)
+        self.scheduler.add_job(self._guarded(lambda: supervision.check_deadlines(self.hub)),
+                               "interval", seconds=300, id="deadline-check", max_instances=1, coalesce=True,
+                               next_run_time=datetime.now(timezone.utc))
         self.hub.on_commit(self.wake)
         self.scheduler.start()
         if self.hub.engine.dialect.name == "postgresql":

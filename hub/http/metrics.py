@@ -8,6 +8,7 @@ from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 from sqlalchemy import case, func, select
 
 from hub.bootstrap import Hub
+from hub.console.metrics import WarningCollector
 from hub.services import key_age
 from hub.messagelog.metrics import LogCollector
 from hub.services.outbox import utcnow
@@ -100,4 +101,5 @@ def render(hub: Hub) -> bytes:
     registry.register(KeyAgeCollector(hub))  # type: ignore[arg-type]
     registry.register(CalendarCollector(hub))  # type: ignore[arg-type]
     registry.register(LogCollector(hub))  # type: ignore[arg-type]
+    registry.register(WarningCollector(hub))  # type: ignore[arg-type]
     return generate_latest(registry)
