@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from hub.console import levels as L
 from hub.console import queries, stats
+from hub.domain.workdays import WorkingCalendar
 from hub.store import migrate
 
 PG_URL = os.environ.get("HUB_BENCH_POSTGRES_URL",
@@ -99,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"filled in {load_s:.1f}s: {counts}")
         now = datetime.now(timezone.utc)
         today = L.beijing_date(now)
-        soon = L.due_soon_limit(today)
+        soon = L.due_soon_limit(today, WorkingCalendar())
         with Session(engine) as s:
             cached = stats.recent_spans(s, now)
             checks = {
@@ -108,9 +109,9 @@ def main(argv: list[str] | None = None) -> int:
                 "overview: completion spans, 12 weeks": lambda: queries.completion_spans(
                     s, now - timedelta(weeks=12), now),
                 "overview: page (counts, medians, 12-week trend)": lambda: stats.overview_page(
-                    s, now),
+                    s, now, WorkingCalendar()),
                 "overview: page, completions cached (5 min)": lambda: stats.overview_page(
-                    s, now, cached),
+                    s, now, WorkingCalendar(), cached),
                 "search: exact case id": lambda: queries.search_cases(
                     s, case_id="RT000054321"),
                 "search: city + overdue, first page": lambda: queries.search_cases(

@@ -3,14 +3,15 @@ from __future__ import annotations
 
 import functools
 import math
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, timedelta
 
 import contracts
-from hub.domain.workdays import UnknownHolidayYear, add_working_days, is_working_day
+from hub.domain.workdays import BEIJING as BEIJING
+from hub.domain.workdays import UnknownHolidayYear, WorkingCalendar
+from hub.domain.workdays import beijing_date as beijing_date
 
 DUE_SOON, OVERDUE, SERIOUS = "due_soon", "overdue", "seriously_overdue"
 LEVELS = (DUE_SOON, OVERDUE, SERIOUS)  # in rising order
-BEIJING = timezone(timedelta(hours=8), "Asia/Shanghai")
 DUE_SOON_WORKING_DAYS = 2
 
 
@@ -19,16 +20,13 @@ def missing_from_contracts() -> set[str]:
     return set(LEVELS) ^ set(contracts.codes("warning_level"))
 
 
-def beijing_date(now: datetime) -> date:
-    """Deadlines are Beijing dates: 01:00 Beijing on the 5th is still the 4th in UTC."""
-    return now.astimezone(BEIJING).date()
-
-
-def due_soon_limit(today: date, working_days: int = DUE_SOON_WORKING_DAYS) -> date:
-    """The last promised date that counts as due soon today; calendar days if the year is
-    unknown (the warning is early rather than missing)."""
+def due_soon_limit(today: date, calendar: WorkingCalendar,
+                   working_days: int = DUE_SOON_WORKING_DAYS) -> date:
+    """The last promised date that counts as due soon today, by the hub's working calendar
+    (registered years included); calendar days if the year is unknown (the warning is early
+    rather than missing)."""
     try:
-        return add_working_days(today, working_days)
+        return calendar.add_working_days(today, working_days)
     except UnknownHolidayYear:
         return today + timedelta(days=working_days)
 
@@ -56,7 +54,7 @@ def label(level: str, lang: str = "zh") -> str:
 
 
 @functools.lru_cache(maxsize=65536)
-def working_days_between(start: date, end: date) -> int | None:
+def working_days_between(start: date, end: date, calendar: WorkingCalendar) -> int | None:
     """Working days after `start` up to and including `end`; None where the calendar has no
     arrangement for a year in between (never a guess)."""
     if end <= start:
@@ -65,7 +63,7 @@ def working_days_between(start: date, end: date) -> int | None:
     try:
         while day < end:
             day += timedelta(days=1)
-            if is_working_day(day):
+            if calendar.is_working_day(day):
                 n += 1
     except UnknownHolidayYear:
         return None

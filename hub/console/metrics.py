@@ -19,7 +19,7 @@ class WarningCollector:
 
     def collect(self) -> Iterator[Any]:
         today = L.beijing_date(datetime.now(timezone.utc))
-        soon = L.due_soon_limit(today)
+        soon = L.due_soon_limit(today, self.hub.snap().calendar)
         at_level = GaugeMetricFamily("hub_items_at_warning_level",
                                      "Open linked items at each 督办 level now, per department",
                                      labels=["level", "member"])

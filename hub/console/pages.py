@@ -14,7 +14,6 @@ from hub.console import levels as L
 from hub.console.web import (actor, bad_request, bp, hub, lang, now, page, parse_date,
                              requires)
 from hub.domain import states as S
-from hub.domain.workdays import known_years
 from hub.services import key_age
 
 MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
@@ -59,7 +58,7 @@ def overview_counts() -> Any:
 def _overview_data() -> dict[str, Any]:
     at = now()
     with hub().transaction() as s:
-        data = stats.overview_page(s, at, _cached_spans(s, at))
+        data = stats.overview_page(s, at, hub().snap().calendar, _cached_spans(s, at))
     return {"by_member": data["by_member"], "by_city": data["by_city"],
             "chart": svg.trend(data["weeks"], lang()), "now": at}
 
@@ -100,7 +99,7 @@ def cases() -> Any:
         rows = queries.search_cases(
             s, **filters, since=_start(since),
             until=_start(until + timedelta(days=1)) if until else None,
-            today=today, soon=L.due_soon_limit(today), limit=LIMIT,
+            today=today, soon=L.due_soon_limit(today, hub().snap().calendar), limit=LIMIT,
             offset=(_int("page") or 0) * LIMIT)
         members, cities = queries.member_ids(s), queries.city_codes(s)
     return page("cases.html", rows=rows, f=request.args, members=members, cities=cities,
@@ -131,7 +130,7 @@ def case_page(case_id: str) -> Any:
 def _render_case(case: dict[str, Any], reveal: bool, reason: str | None = None) -> Any:
     at = now()
     today = L.beijing_date(at)
-    soon = L.due_soon_limit(today)
+    soon = L.due_soon_limit(today, hub().snap().calendar)
     for it in case["items"]:
         it["level"] = (L.classify(today, it["promised_by"], it["statutory_by"], soon)
                        if it["state"] in S.PROGRESSION else None)
@@ -272,7 +271,7 @@ def _month() -> str:
 
 def _report() -> dict[str, Any]:
     with hub().transaction() as s:
-        return stats.monthly_report(s, _month())
+        return stats.monthly_report(s, _month(), hub().snap().calendar)
 
 
 @bp.get("/reports")
@@ -315,7 +314,7 @@ def _diagnostics() -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001 - the page reports any database failure
         out["database"] = {"ok": False, "error": type(exc).__name__}
     out["keys"] = key_age.key_ages(hub())
-    out["calendar_years"] = [known_years().start, known_years().stop - 1]
+    out["calendar_years"] = hub().snap().calendar.years()
     try:
         snap = hub().snap()
         out["contracts"] = {"ok": True, "schemas": len(snap.schemas), "items": len(snap.items),

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from hub.console import levels as L
 from hub.console import queries
+from hub.domain.workdays import WorkingCalendar
 
 
 def _beijing_midnight(d: date) -> datetime:
@@ -21,13 +22,14 @@ def _beijing_midnight(d: date) -> datetime:
 Span = tuple[str, str, date, date, bool, int]
 
 
-def spans_by_key(spans: list[Span], by: str) -> dict[str, dict[str, Any]]:
+def spans_by_key(spans: list[Span], by: str, calendar: WorkingCalendar
+                 ) -> dict[str, dict[str, Any]]:
     """Per key: working days from dispatch to completion (median, p90) and in-time counts."""
     out: dict[str, dict[str, Any]] = {}
     for member, city, sent, done, in_time, n in spans:
         agg = out.setdefault(member if by == "member" else city,
                              {"days": [], "on_time": 0, "late": 0})
-        days = L.working_days_between(sent, done)
+        days = L.working_days_between(sent, done, calendar)
         if days is not None:
             agg["days"].append((days, n))
         agg["on_time" if in_time else "late"] += n
@@ -52,19 +54,19 @@ def recent_spans(s: Session, now: datetime) -> list[Span]:
                                     now + timedelta(days=1))
 
 
-def overview_page(s: Session, now: datetime, spans: list[Span] | None = None
-                  ) -> dict[str, Any]:
+def overview_page(s: Session, now: datetime, calendar: WorkingCalendar,
+                  spans: list[Span] | None = None) -> dict[str, Any]:
     """Counts per department and city (all time), working-day medians over the trend's
     twelve weeks, and the trend: two grouped queries for the items, one for the warnings.
     `spans` may come from a cache: completions move slowly, the counts are always read."""
     today = L.beijing_date(now)
-    counts = queries.overview_counts(s, today, L.due_soon_limit(today))
+    counts = queries.overview_counts(s, today, L.due_soon_limit(today, calendar))
     first = trend_start(now)
     spans = recent_spans(s, now) if spans is None else spans
     out: dict[str, Any] = {}
     for by in ("member", "city"):
         rows = queries.rollup(counts, by)
-        medians = spans_by_key(spans, by)
+        medians = spans_by_key(spans, by, calendar)
         for r in rows:
             m = medians.get(r["key"], {})
             r["median_days"], r["p90_days"] = m.get("median"), m.get("p90")
@@ -73,12 +75,13 @@ def overview_page(s: Session, now: datetime, spans: list[Span] | None = None
     return out
 
 
-def overview(s: Session, now: datetime, by: str) -> list[dict[str, Any]]:
-    return overview_page(s, now)[f"by_{by}"]  # type: ignore[no-any-return]
+def overview(s: Session, now: datetime, by: str, calendar: WorkingCalendar
+             ) -> list[dict[str, Any]]:
+    return overview_page(s, now, calendar)[f"by_{by}"]  # type: ignore[no-any-return]
 
 
-def trend(s: Session, now: datetime) -> list[dict[str, Any]]:
-    return overview_page(s, now)["weeks"]  # type: ignore[no-any-return]
+def trend(s: Session, now: datetime, calendar: WorkingCalendar) -> list[dict[str, Any]]:
+    return overview_page(s, now, calendar)["weeks"]  # type: ignore[no-any-return]
 
 
 def _weeks(s: Session, first: date, spans: list[Span]) -> list[dict[str, Any]]:
@@ -105,12 +108,12 @@ def month_bounds(month: str) -> tuple[datetime, datetime]:
     return _beijing_midnight(start), _beijing_midnight(end)
 
 
-def monthly_report(s: Session, month: str) -> dict[str, Any]:
+def monthly_report(s: Session, month: str, calendar: WorkingCalendar) -> dict[str, Any]:
     since, until = month_bounds(month)
     report: dict[str, Any] = {"month": month}
     spans = queries.completion_spans(s, since, until)
     for by in ("member", "city"):
-        per_key = spans_by_key(spans, by)
+        per_key = spans_by_key(spans, by, calendar)
         report[by] = [{"key": k, "completed": v["completed"], "on_time": v["on_time"],
                        "late": v["late"], "on_time_pct": v["on_time_pct"],
                        "median_days": v["median"], "p90_days": v["p90"]}

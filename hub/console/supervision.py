@@ -32,8 +32,8 @@ def check_deadlines(hub: Hub, now: datetime | None = None,
     """
     now = now or datetime.now(timezone.utc)
     today = L.beijing_date(now)
-    soon = L.due_soon_limit(today, due_soon_days)
     snap = hub.snap()
+    soon = L.due_soon_limit(today, snap.calendar, due_soon_days)
     raised = {lvl: 0 for lvl in L.LEVELS}
     with hub.transaction() as s:
         candidates = queries.warning_candidates(s, today, soon)

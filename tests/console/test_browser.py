@@ -4,10 +4,9 @@ timeline, replay dead deliveries after a dry-run count, download the XLSX report
 page above one's role, and find every action in the audit log."""
 from __future__ import annotations
 
-import io
 import os
 import shutil
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Iterator
 

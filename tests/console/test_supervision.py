@@ -1,7 +1,9 @@
 """督办: the deadline check raises each level once per item, as a notice and a delivered event."""
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -10,8 +12,10 @@ import contracts
 from hub.console import levels as L
 from hub.console.models import ItemWarning
 from hub.console.supervision import check_deadlines
-from hub.http.metrics import render
+from hub.domain.arrangement import parse
 from hub.domain.states import is_final
+from hub.domain.workdays import WorkingCalendar
+from hub.http.metrics import render
 from hub.store.models import CaseItemRow, Delivery, Event, Notice
 from tests.console.helpers import beijing_morning, open_case, promised
 
@@ -35,15 +39,15 @@ def test_levels_are_the_contract_codes() -> None:
 ])
 def test_classify_against_promised_and_statutory_dates(today: date, level: str | None) -> None:
     promised_by, statutory_by = date(2026, 12, 4), date(2026, 12, 18)
-    soon = L.due_soon_limit(today, 2)
+    soon = L.due_soon_limit(today, WorkingCalendar(), 2)
     assert L.classify(today, promised_by, statutory_by, soon) == level
 
 
 def test_due_soon_counts_working_days_across_a_weekend() -> None:
     # Thursday 3 Dec 2026: two working days on is Monday 7 Dec, not Saturday 5 Dec
-    assert L.due_soon_limit(date(2026, 12, 3), 2) == date(2026, 12, 7)
+    assert L.due_soon_limit(date(2026, 12, 3), WorkingCalendar(), 2) == date(2026, 12, 7)
     assert L.classify(date(2026, 12, 3), date(2026, 12, 7), None,
-                      L.due_soon_limit(date(2026, 12, 3), 2)) == "due_soon"
+                      L.due_soon_limit(date(2026, 12, 3), WorkingCalendar(), 2)) == "due_soon"
 
 
 def test_the_beijing_date_decides() -> None:
@@ -131,3 +135,16 @@ def test_metrics_report_levels_and_raised_warnings(hub, members):  # type: ignor
     text = render(hub).decode()
     assert 'hub_supervision_warnings_raised_total{level="overdue",member="community"} 1.0' in text
     assert "hub_items_at_warning_level" in text
+
+
+def test_due_soon_counts_a_registered_years_adjusted_working_days() -> None:
+    # Friday 8 Jan 2027 (test arrangement): Saturday 9 Jan is a make-up working day, so two
+    # working days on is Monday 11 Jan; without the year registered it falls back to days.
+    doc = json.loads((Path(__file__).parents[1] / "data" / "calendar-2027-TEST-ONLY.json")
+                     .read_text("utf-8"))
+    _, arrangement = parse(doc, 2027)
+    registered = WorkingCalendar({2027: arrangement})
+    assert L.due_soon_limit(date(2027, 1, 8), registered, 1) == date(2027, 1, 9)
+    assert L.due_soon_limit(date(2027, 1, 8), registered, 2) == date(2027, 1, 11)
+    assert L.working_days_between(date(2027, 1, 8), date(2027, 1, 11), registered) == 2
+    assert L.working_days_between(date(2027, 1, 8), date(2027, 1, 11), WorkingCalendar()) is None
