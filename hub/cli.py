@@ -15,6 +15,7 @@ from rich.table import Table
 
 from hub.bootstrap import NotInitialised, bootstrap, init as init_hub
 from hub.config import Config
+from hub.domain import delivery
 from hub.domain.errors import DomainError
 from hub.logs import install as install_log_redaction
 from hub.security import keys
@@ -277,7 +278,7 @@ def _run(fn: Any) -> Any:
 
 @deliveries.command("list")
 @click.option("--member", default=None)
-@click.option("--state", type=click.Choice(["pending", "delivered", "dead"]), default=None)
+@click.option("--state", type=click.Choice(delivery.STATES), default=None)
 @click.option("--since", default=None, help="ISO 8601 date-time with offset")
 @click.option("--limit", default=50, type=int)
 @click.option("--json", "as_json", is_flag=True)
@@ -301,7 +302,7 @@ def deliveries_list(member: str | None, state: str | None, since: str | None, li
 @click.argument("delivery_id", required=False, type=int)
 @click.option("--member", default=None, help="replay this member's deliveries")
 @click.option("--since", default=None, help="only those created since (ISO 8601 with offset)")
-@click.option("--state", "states", multiple=True, type=click.Choice(["dead", "delivered", "pending"]),
+@click.option("--state", "states", multiple=True, type=click.Choice(delivery.REPLAYABLE),
               help="which states to replay (default: dead)")
 def deliveries_replay(delivery_id: int | None, member: str | None, since: str | None,
                       states: tuple[str, ...]) -> None:
@@ -318,7 +319,7 @@ def deliveries_replay(delivery_id: int | None, member: str | None, since: str | 
             bar.update(task, completed=done, total=total)
 
         out = _run(lambda: replay(hub, delivery_id=delivery_id, member=member, since=_when(since),
-                                  states=states or ("dead",), progress=progress))
+                                  states=states or (delivery.DEAD,), progress=progress))
     Console().print(f"replayed {out['replayed']} deliveries")
 
 

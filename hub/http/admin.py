@@ -7,6 +7,7 @@ from typing import Any, Callable
 
 from flask import Blueprint, Response, g, request
 
+from hub.domain import delivery
 from hub.domain.errors import DomainError, Problem
 from hub.http.api import _bad, _int_arg, _json, _parse_json
 from hub.http.auth import hub_of_app, signed
@@ -73,7 +74,7 @@ def replay_many() -> Response:
         raise DomainError("invalid_replay", "'member' (string) is required",
                           "必须提供成员编号 member", status=422,
                           problems=[Problem("invalid_replay", "$.member", "required", "必填")])
-    states = body.get("states", ["dead"])
+    states = body.get("states", [delivery.DEAD])
     if (not isinstance(states, list) or not states
             or not all(isinstance(x, str) and x in operations.REPLAYABLE for x in states)):
         raise _bad("invalid_replay", "$.states", f"states must be a subset of {operations.REPLAYABLE}",

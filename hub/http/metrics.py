@@ -8,6 +8,7 @@ from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 from sqlalchemy import case, func, select
 
 from hub.bootstrap import Hub
+from hub.domain.delivery import PENDING
 from hub.services import key_age
 from hub.services.outbox import utcnow
 from hub.store.models import Delivery
@@ -35,7 +36,7 @@ class DeliveryCollector:
                 by_state.add_metric([state, member], n)
             for member, n, first in s.execute(
                     select(Delivery.member_id, func.count(), func.min(Delivery.created_at))
-                    .where(Delivery.state == "pending").group_by(Delivery.member_id)):
+                    .where(Delivery.state == PENDING).group_by(Delivery.member_id)):
                 backlog.add_metric([member], n)
                 if first is not None:
                     oldest.add_metric([member], max(0.0, (now - first).total_seconds()))

@@ -21,7 +21,8 @@ from sqlalchemy.orm import Session
 
 from hub.bootstrap import Hub
 from hub.domain.errors import DomainError, Problem
-from hub.services import operations, outbox, retry
+from hub.domain.delivery import BY_PULL, BY_PUSH, DELIVERED, PENDING, RetryPolicy
+from hub.services import operations, outbox
 from hub.services.publish import react
 from hub.store import cases as case_store
 from hub.store.models import Delivery, DeliveryAttempt, Event, Member
@@ -166,8 +167,8 @@ def ack(hub: Hub, member_id: str, cursor: int) -> dict[str, Any]:
                                                                    literal(done[1])),
                    tuple_(Delivery.feed_xid, Delivery.id) <= tuple_(literal(pos[0]),
                                                                     literal(pos[1])),
-                   Delivery.state != "delivered")
-            .values(state="delivered", delivered_at=now, delivered_by="pull",
+                   Delivery.state != DELIVERED)
+            .values(state=DELIVERED, delivered_at=now, delivered_by=BY_PULL,
                     next_attempt_at=None, receipt_pending=_is_item_request(hub),
                     latency_ms=_ms_since_created(s, now))
             .execution_options(synchronize_session=False))
@@ -199,7 +200,7 @@ def _is_item_request(hub: Hub) -> Any:
 
 
 def _delivered(hub: Hub, d: Delivery, now: datetime, how: str) -> None:
-    d.state = "delivered"
+    d.state = DELIVERED
     d.delivered_at = now
     d.delivered_by = how
     d.next_attempt_at = None
@@ -255,7 +256,7 @@ def claim_due(hub: Hub, worker_id: str, limit: int | None = None
         ids = list(s.scalars(
             select(Delivery.id)
             .join(Member, Member.id == Delivery.member_id)
-            .where(Delivery.state == "pending", Member.push_url.is_not(None),
+            .where(Delivery.state == PENDING, Member.push_url.is_not(None),
                    Member.push_disabled_at.is_(None), Delivery.next_attempt_at <= now,
                    or_(Delivery.lease_until.is_(None), Delivery.lease_until < now))
             .order_by(Delivery.next_attempt_at, Delivery.id).limit(limit)
@@ -283,7 +284,7 @@ def renew_lease(hub: Hub, delivery_id: int, worker_id: str) -> bool:
         res = s.execute(
             update(Delivery)
             .where(Delivery.id == delivery_id, Delivery.claimed_by == worker_id,
-                   Delivery.state == "pending",
+                   Delivery.state == PENDING,
                    Delivery.member_id.in_(select(Member.id)
                                           .where(Member.push_disabled_at.is_(None))))
             .values(lease_until=now + timedelta(seconds=hub.config.lease_s)))
@@ -303,7 +304,7 @@ def record_attempt(hub: Hub, delivery_id: int, *, status: int | None, duration_m
     now = outbox.utcnow()
     with hub.transaction() as s:
         d = s.get(Delivery, delivery_id)
-        if d is None or d.state != "pending":
+        if d is None or d.state != PENDING:
             return d.state if d else "missing"
         ok = status is not None and 200 <= status < 300
         if worker_id is not None and d.claimed_by != worker_id and not ok:
@@ -312,12 +313,12 @@ def record_attempt(hub: Hub, delivery_id: int, *, status: int | None, duration_m
         s.add(DeliveryAttempt(delivery_id=d.id, at=now, status_code=status,
                               duration_ms=duration_ms, response=(response or "")[:2000] or None,
                               error=(error or "")[:2000] or None))
-        outcome = retry.decide(status, d.attempts, now, schedule=hub.config.retry_schedule_s,
-                               jitter=hub.config.retry_jitter, retry_after=retry_after)
+        outcome = RetryPolicy(hub.config.retry_schedule_s, hub.config.retry_jitter).decide(
+            status, d.attempts, now, retry_after=retry_after)
         d.lease_until = None
         d.claimed_by = None
-        if outcome.state == "delivered":
-            _delivered(hub, d, now, "push")
+        if outcome.state == DELIVERED:
+            _delivered(hub, d, now, BY_PUSH)
         else:
             d.last_error = (error or f"HTTP {status}") + f" ({outcome.reason})"
             d.state, d.next_attempt_at = outcome.state, outcome.next_attempt_at

@@ -10,12 +10,13 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from hub.bootstrap import Hub
+from hub.domain import delivery
 from hub.domain.errors import DomainError
 from hub.services import key_age
 from hub.services.outbox import iso, utcnow
 from hub.store.models import Delivery, DeliveryAttempt, Event, Member, Notice, WorkerHeartbeat
 
-REPLAYABLE = ("dead", "delivered", "pending")
+REPLAYABLE = delivery.REPLAYABLE
 
 
 def _member(s: Session, member_id: str) -> Member:
@@ -47,7 +48,7 @@ def set_endpoint(hub: Hub, member_id: str, enabled: bool, reason: str | None = N
             m.push_disabled_at = None
             m.push_disabled_reason = None
             s.execute(update(Delivery).where(Delivery.member_id == member_id,
-                                             Delivery.state == "pending")
+                                             Delivery.state == delivery.PENDING)
                       .values(next_attempt_at=now))
             s.add(Notice(at=now, kind="endpoint_enabled", member_id=member_id,
                          message=f"push endpoint of {member_id} re-enabled",
@@ -104,7 +105,7 @@ def attempts(hub: Hub, delivery_id: int) -> list[dict[str, Any]]:
 
 
 def replay(hub: Hub, *, delivery_id: int | None = None, member: str | None = None,
-           since: datetime | None = None, states: tuple[str, ...] = ("dead",),
+           since: datetime | None = None, states: tuple[str, ...] = (delivery.DEAD,),
            progress: Callable[[int, int], None] | None = None, chunk: int = 500) -> dict[str, Any]:
     """Deliver again: the same event ids, so receivers that dedupe apply nothing twice.
 
@@ -133,7 +134,7 @@ def replay(hub: Hub, *, delivery_id: int | None = None, member: str | None = Non
         part = ids[start:start + chunk]
         with hub.transaction() as s:
             s.execute(update(Delivery).where(Delivery.id.in_(part)).values(
-                state="pending", attempts=0, next_attempt_at=now, lease_until=None,
+                state=delivery.PENDING, attempts=0, next_attempt_at=now, lease_until=None,
                 claimed_by=None, delivered_at=None, delivered_by=None))
             # the feed's order is (feed_xid, id): step back to just before the first one
             first: dict[str, tuple[int, int]] = {}

@@ -8,6 +8,7 @@ from typing import Any, Iterable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hub.domain.delivery import PENDING
 from hub.services.envelope import digest
 from hub.store.models import CaseMember, Delivery, Event
 
@@ -64,7 +65,7 @@ def add_deliveries(session: Session, event: Event, members: Iterable[str], now: 
         if m is None:
             continue
         session.add(Delivery(
-            event=event, member_id=member_id, state="pending", attempts=0,
+            event=event, member_id=member_id, state=PENDING, attempts=0,
             next_attempt_at=now if m.push_url else None, created_at=now,
         ))
         n += 1
