@@ -13,6 +13,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import select
 
 from hub.bootstrap import Hub
+from hub.registry import calendars
 from hub.security.signing import HubAuth
 from hub.services import deliveries, members, operations, retry
 from hub.store.db import OUTAGE, unavailable
@@ -153,8 +154,6 @@ class Worker:
             self.listener.start()
 
     def _calendar_job(self) -> None:
-        from hub.registry import calendars
-
         try:
             calendars.watch(self.hub)
         except Exception:

@@ -9,6 +9,7 @@ from sqlalchemy import case, func, select
 
 from hub.bootstrap import Hub
 from hub.domain.delivery import PENDING
+from hub.registry import calendars
 from hub.services import key_age
 from hub.services.outbox import utcnow
 from hub.store.models import Delivery
@@ -78,8 +79,6 @@ class CalendarCollector:
         self.hub = hub
 
     def collect(self) -> Iterator[Any]:
-        from hub.registry import calendars
-
         st = calendars.status(self.hub)
         known = GaugeMetricFamily("hub_calendar_year_known",
                                   "1 when the working calendar knows the year", labels=["year"])

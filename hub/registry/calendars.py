@@ -21,6 +21,8 @@ from hub.domain import states as S
 from hub.domain.errors import DomainError, Problem
 from hub.domain.workdays import Arrangement, WorkingCalendar, beijing_date
 from hub.services.outbox import iso, utcnow
+from hub.services.react import react
+from hub.registry.service import audit
 from hub.store.models import CaseItemHistoryRow, CaseItemRow, CaseRow, Notice, WorkingCalendarRow
 
 if TYPE_CHECKING:
@@ -89,8 +91,6 @@ def show(hub: Hub, year: int) -> dict[str, Any]:
 
 def register(hub: Hub, actor: str, year: int, document: Any) -> dict[str, Any]:
     """Register (or correct) a year; an identical document changes nothing."""
-    from hub.registry.service import audit
-
     if not 2000 <= year <= 2100:
         raise DomainError("invalid_calendar", "the year must be 2000-2100", "年份应为 2000 至 2100",
                           status=422, problems=[Problem("calendar_year_invalid", "$.year",
@@ -125,9 +125,6 @@ def _clock_start(s: Session, case_id: str, code: str) -> datetime.date | None:
 
 def recompute(hub: Hub, year: int | None, *, by: str, chunk: int = 200) -> dict[str, int]:
     """Count again every open item whose deadline is missing or ran through `year`."""
-    from hub.services.publish import react
-    from hub.store import cases as case_store
-
     snap = hub.snap()
     cal = snap.calendar
     label = cal.arrangement(year).source if year is not None and cal.knows(year) else "current"
@@ -144,10 +141,12 @@ def recompute(hub: Hub, year: int | None, *, by: str, chunk: int = 200) -> dict[
         case_ids = sorted(s.scalars(q))
     cases = items = 0
     now = utcnow()
+    deps = hub.deps
     for start in range(0, len(case_ids), chunk):
-        with hub.transaction() as s:
+        with hub.uow() as uow:
+            s = uow.session
             for cid in case_ids[start:start + chunk]:
-                case = case_store.get(s, cid, for_update=True)
+                case = uow.cases.get(cid, for_update=True)
                 if case is None or case.state != "open":
                     continue
                 for code, it in case.items.items():
@@ -156,12 +155,12 @@ def recompute(hub: Hub, year: int | None, *, by: str, chunk: int = 200) -> dict[
                 changed = case.recompute_deadlines(snap.items, cal.deadline, year=year,
                                                    calendar=label, now=now, by=by)
                 if changed:
-                    case_store.save(s, case)
-                    react(hub, s, case)
+                    uow.cases.save(case)
+                    react(uow, deps, case)
                     cases += 1
                     items += len(changed)
+            uow.commit()  # wakes the workers for the status changes it owes
     if cases:
-        hub.wake()
         log.info("deadlines recomputed with calendar %s: %d items in %d cases", label, items,
                  cases)
     return {"cases": cases, "items": items}

@@ -2,87 +2,20 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import (
-    Integer,
-    cast,
-    func,
-    literal,
-    literal_column,
-    or_,
-    select,
-    true,
-    tuple_,
-    update,
-)
-from sqlalchemy.orm import Session
+from sqlalchemy import literal, or_, select, tuple_, update
 
 from hub.bootstrap import Hub
-from hub.domain.errors import DomainError, Problem
-from hub.domain.delivery import BY_PULL, BY_PUSH, DELIVERED, PENDING, RetryPolicy
+from hub.domain.delivery import BY_PUSH, DELIVERED, PENDING, RetryPolicy
 from hub.services import operations, outbox
-from hub.services.publish import react
-from hub.store import cases as case_store
+from hub.services.ack import Ack
+from hub.services.react import react
+from hub.store.deliveries import HOLD_WAIT_S, is_item_request, position, servable
 from hub.store.models import Delivery, DeliveryAttempt, Event, Member
 
-
-# ----- pull ------------------------------------------------------------------------------
-#
-# Why the feed is ordered by (feed_xid, id) and not by id. Ids come from a sequence when a row
-# is inserted, not when its transaction commits: with several publishers on PostgreSQL, id 7
-# can commit after id 9 has been served, and a feed paging by "id > cursor" would step over it
-# for good (and an ack of "id <= cursor" would mark it delivered unseen). So every delivery
-# records the transaction that inserted it (``feed_xid``, PostgreSQL's 64-bit
-# ``pg_current_xact_id()``, set by a column default), and a page serves, in (feed_xid, id)
-# order, only rows whose transaction is older than the oldest transaction still in flight
-# (``pg_snapshot_xmin(pg_current_snapshot())``). Every row that may still become visible
-# belongs to a transaction at or above that horizon, so it sorts after everything already
-# served: a position, once passed, can never be preceded by a later commit. An ack marks only
-# the member's rows at or below the position of the cursor it names, which is a row it was
-# served. On SQLite writers are serialised (BEGIN IMMEDIATE), so id order is commit order and
-# feed_xid stays 0.
-#
-# The cursor stays the id of the last row served (opaque to members, and a number as before):
-# the hub looks up that row's (feed_xid, id). A number that names no row of the member, such
-# as a cursor kept from before feed_xid existed, stands for (0, number), which is exactly what
-# it meant then (older rows all have feed_xid 0).
-#
-# Cost: a new event is visible once its transaction has committed and every transaction that
-# began writing before it has ended; on a quiet feed that is at once. A long-running writing
-# transaction anywhere on the PostgreSQL server holds back newer rows (never older ones) until
-# it ends; they are late, never lost (a read finding rows held back tries again for up to
-# HOLD_WAIT_S first). Read-only transactions hold nothing back.
-
-
-HOLD_WAIT_S = 1.0  # longest a feed read waits for a transaction in flight (see feed())
-
-
-def _horizon(s: Session) -> Any | None:
-    """SQL for the oldest transaction still in flight (PostgreSQL); None where writers are
-    serialised (SQLite)."""
-    if s.get_bind().dialect.name == "postgresql":
-        return literal_column("(pg_snapshot_xmin(pg_current_snapshot())::text)::bigint")
-    return None
-
-
-def _servable(s: Session) -> Any:
-    horizon = _horizon(s)
-    return true() if horizon is None else Delivery.feed_xid < horizon
-
-
-def _position(s: Session, member_id: str, cursor: int) -> tuple[tuple[int, int], bool | None]:
-    """The feed position a cursor stands for, and whether it has been served: True if it is
-    a row of the member whose transaction is below the horizon (or 0), False if that row is
-    not servable yet, None if the number names no row of the member."""
-    if cursor <= 0:
-        return (0, 0), True
-    row = s.execute(select(Delivery.feed_xid, _servable(s))
-                    .where(Delivery.id == cursor, Delivery.member_id == member_id)).first()
-    if row is None:
-        return (0, cursor), None
-    return (int(row[0]), cursor), bool(row[1])
+# ----- pull: the feed order is kept by hub.store.deliveries (read its note) --------------
 
 
 def feed(hub: Hub, member_id: str, after: int | None, limit: int) -> dict[str, Any]:
@@ -111,13 +44,13 @@ def _page(hub: Hub, member_id: str, after: int | None, limit: int
             pos = (int(m[0] or 0), int(m[1] or 0)) if m else (0, 0)
             start = pos[1]
         else:
-            pos = _position(s, member_id, after)[0]
+            pos = position(s, member_id, after)[0]
             start = after
         # plain columns, not ORM entities: a page of 500 is built without object overhead;
         # the servable rows are a prefix of this order, since the horizon is one feed_xid
         rows = s.execute(
             select(Delivery.id, Event.event_id, Event.source, Event.type, Event.subject,
-                   Event.time, Event.dataschema, Event.data, _servable(s))
+                   Event.time, Event.dataschema, Event.data, servable(s))
             .join(Event, Event.seq == Delivery.event_seq)
             .where(Delivery.member_id == member_id,
                    tuple_(Delivery.feed_xid, Delivery.id) > tuple_(literal(pos[0]),
@@ -143,60 +76,16 @@ def ack(hub: Hub, member_id: str, cursor: int) -> dict[str, Any]:
     it means for the cases (items move to delivered, the merged status goes out) is applied
     right here when the acknowledgement is small, and by the delivery workers otherwise.
     """
-    now = outbox.utcnow()
-    with hub.transaction() as s:
-        member = s.get(Member, member_id)
-        assert member is not None
-        pos, served = _position(s, member_id, cursor)
-        if served is None:  # an older cursor, or one between rows: fine unless past the end
-            served = cursor <= (s.scalar(select(func.max(Delivery.id))
-                                         .where(Delivery.member_id == member_id)) or 0)
-        if not served:
-            raise DomainError(
-                "cursor_ahead", f"cursor {cursor} is beyond what this feed has served",
-                f"确认位置 {cursor} 超出本成员订阅流已提供的位置", status=409,
-                problems=[Problem("cursor_ahead", "$.cursor", "beyond the feed", "超出订阅流")])
-        # Rows at or below the position already acknowledged are delivered (a replay moves
-        # that position back before the rows it re-opens), so only the stretch after it is
-        # touched: an ack costs its page, not the member's history.
-        done = (member.ack_xid or 0, member.ack_cursor or 0)
-        res = s.execute(
-            update(Delivery)
-            .where(Delivery.member_id == member_id,
-                   tuple_(Delivery.feed_xid, Delivery.id) > tuple_(literal(done[0]),
-                                                                   literal(done[1])),
-                   tuple_(Delivery.feed_xid, Delivery.id) <= tuple_(literal(pos[0]),
-                                                                    literal(pos[1])),
-                   Delivery.state != DELIVERED)
-            .values(state=DELIVERED, delivered_at=now, delivered_by=BY_PULL,
-                    next_attempt_at=None, receipt_pending=_is_item_request(hub),
-                    latency_ms=_ms_since_created(s, now))
-            .execution_options(synchronize_session=False))
-        acked = int(getattr(res, "rowcount", 0) or 0)
-        if pos > done:
-            member.ack_xid, member.ack_cursor = pos
+    acked: int = hub.handle(Ack(member_id, cursor))
     if acked and acked <= hub.config.inline_receipts:
         # a small acknowledgement sees its items delivered at once; a bulk one is not held up
         apply_receipts(hub, acked, member=member_id)
-    hub.wake()
     return {"cursor": max(cursor, 0), "acknowledged": acked}
 
 
-def _ms_since_created(s: Session, now: datetime) -> Any:
-    """Milliseconds from a delivery's creation to ``now``, computed by the database so a bulk
-    acknowledgement stays one statement."""
-    if s.get_bind().dialect.name == "postgresql":
-        return cast(func.extract("epoch", literal(now) - Delivery.created_at) * 1000, Integer)
-    naive = now.astimezone(timezone.utc).replace(tzinfo=None).isoformat(sep=" ")
-    return cast((func.julianday(naive) - func.julianday(Delivery.created_at)) * 86_400_000,
-                Integer)
-
-
 def _is_item_request(hub: Hub) -> Any:
-    """SQL: is this delivery a linked-item request? Only those change a case when delivered,
-    so only they wait for apply_receipts (status pushes, the bulk of traffic, do not)."""
-    types = [d["request_type"] for d in hub.snap().items if d.get("request_type")]
-    return Delivery.event_seq.in_(select(Event.seq).where(Event.type.in_(types)))
+    return is_item_request([d["request_type"] for d in hub.snap().items
+                            if d.get("request_type")])
 
 
 def _delivered(hub: Hub, d: Delivery, now: datetime, how: str) -> None:
@@ -214,7 +103,9 @@ def apply_receipts(hub: Hub, limit: int = 200, member: str | None = None) -> int
     SKIP LOCKED, so every worker process may run this side by side."""
     snap = hub.snap()
     now = outbox.utcnow()
-    with hub.transaction() as s:
+    deps = hub.deps
+    with hub.uow() as uow:
+        s = uow.session
         q = (select(Delivery.id, Delivery.member_id, Event.type, Event.subject)
              .join(Event, Event.seq == Delivery.event_seq)
              .where(Delivery.receipt_pending.is_(True)).order_by(Delivery.id).limit(limit)
@@ -229,14 +120,15 @@ def apply_receipts(hub: Hub, limit: int = 200, member: str | None = None) -> int
             item = snap.item_for_request_type(etype)
             if item is None or not subject:
                 continue
-            case = changed.get(subject) or case_store.get(s, subject, for_update=True)
+            case = changed.get(subject) or uow.cases.get(subject, for_update=True)
             if case is not None and case.mark_delivered(item["code"], now=now, by=member_id):
                 changed[subject] = case
         for case in changed.values():
-            case_store.save(s, case)
-            react(hub, s, case)
+            uow.cases.save(case)
+            react(uow, deps, case)
         s.execute(update(Delivery).where(Delivery.id.in_([r[0] for r in rows]))
                   .values(receipt_pending=False))
+        uow.commit()
     return len(rows)
 
 

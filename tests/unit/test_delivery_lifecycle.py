@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from hub.domain import delivery
 from hub.domain.delivery import DEAD, DELIVERED, PENDING, RetryPolicy, can_move
 
-NOW = datetime(2026, 3, 2, 1, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
 
 
 @pytest.mark.parametrize("current,to,allowed", [
