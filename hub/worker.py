@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from hub.bootstrap import Hub
 from hub.registry import calendars
+from hub.messagelog import archive as log_archive, checkpoints as log_checkpoints
 from hub.security.signing import HubAuth
 from hub.services import deliveries, members, operations, retry
 from hub.store.db import OUTAGE, unavailable
@@ -144,9 +145,16 @@ class Worker:
                                seconds=max(1.0, self.hub.config.heartbeat_stale_s / 3),
                                id="heartbeat", max_instances=1, coalesce=True,
                                next_run_time=datetime.now(timezone.utc))
-        self.scheduler.add_job(self._calendar_job, "interval", seconds=600, id="calendar-watch",
+        # jobs that touch the database pause with the others while it is away
+        self.scheduler.add_job(self._guarded(self._calendar_job), "interval", seconds=600,
+                               id="calendar-watch",
                                max_instances=1, coalesce=True,
                                next_run_time=datetime.now(timezone.utc))
+        self.scheduler.add_job(self._guarded(lambda: log_checkpoints.tick(self.hub)), "interval",
+                               seconds=max(1.0, min(self.hub.config.log_checkpoint_s, 10.0)),
+                               id="log-checkpoint", max_instances=1, coalesce=True)
+        self.scheduler.add_job(self._guarded(lambda: log_archive.run(self.hub)), "interval", hours=6,
+                               id="archive-closed-cases", max_instances=1, coalesce=True)
         self.hub.on_commit(self.wake)
         self.scheduler.start()
         if self.hub.engine.dialect.name == "postgresql":
@@ -154,10 +162,7 @@ class Worker:
             self.listener.start()
 
     def _calendar_job(self) -> None:
-        try:
-            calendars.watch(self.hub)
-        except Exception:
-            log.exception("calendar watch failed")
+        calendars.watch(self.hub)
 
     def stop(self) -> None:
         self._stopping.set()

@@ -3,6 +3,10 @@ from __future__ import annotations
 
 from hub.cli import calendar, cases, contracts, deliveries, items, keys, members, server
 from hub.cli.app import _hub, main
+from hub.messagelog.cli import archive_group, log_group
+
+main.add_command(log_group)
+main.add_command(archive_group)
 
 __all__ = ["_hub", "calendar", "cases", "contracts", "deliveries", "items", "keys", "main",
            "members", "server"]

@@ -11,6 +11,7 @@ from hub.bootstrap import Hub
 from hub.domain.delivery import PENDING
 from hub.registry import calendars
 from hub.services import key_age
+from hub.messagelog.metrics import LogCollector
 from hub.services.outbox import utcnow
 from hub.store.models import Delivery
 
@@ -98,4 +99,5 @@ def render(hub: Hub) -> bytes:
     registry.register(DeliveryCollector(hub))  # type: ignore[arg-type]
     registry.register(KeyAgeCollector(hub))  # type: ignore[arg-type]
     registry.register(CalendarCollector(hub))  # type: ignore[arg-type]
+    registry.register(LogCollector(hub))  # type: ignore[arg-type]
     return generate_latest(registry)

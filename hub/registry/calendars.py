@@ -19,10 +19,10 @@ import contracts
 from hub.domain import arrangement
 from hub.domain import states as S
 from hub.domain.errors import DomainError, Problem
-from hub.domain.workdays import Arrangement, WorkingCalendar, beijing_date
+from hub.domain.workdays import beijing_date
+from hub.registry.service import audit
 from hub.services.outbox import iso, utcnow
 from hub.services.react import react
-from hub.registry.service import audit
 from hub.store.models import CaseItemHistoryRow, CaseItemRow, CaseRow, Notice, WorkingCalendarRow
 
 if TYPE_CHECKING:
@@ -31,30 +31,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("hub.calendar")
 NOTICE_KIND = "calendar_year_unknown"
 MAX_DOCUMENT_BYTES = 65_536
-
-
-def _label(year: int, version: int | None, notice: str) -> str:
-    return f"{year} v{version} ({notice})" if version else f"{year} ({notice})"
-
-
-def load_calendar(s: Session) -> WorkingCalendar:
-    """The calendar every process uses: library < shipped files < registered versions."""
-    years: dict[int, Arrangement] = {}
-    for year, doc in contracts.calendars().items():
-        _, arr = arrangement.parse(doc, year)
-        years[year] = Arrangement(arr.year, arr.holidays, arr.workdays,
-                                  f"contracts/calendars/{year}.json ({doc['notice']})")
-    for row in s.scalars(select(WorkingCalendarRow).order_by(WorkingCalendarRow.version)):
-        try:
-            _, arr = arrangement.parse(row.document, row.year)
-        except DomainError:  # checked when registered; never let one row stop every process
-            log.error("working calendar %s version %s no longer passes its checks; "
-                      "the previous version stays in force", row.year, row.version)
-            continue
-        years[row.year] = Arrangement(arr.year, arr.holidays, arr.workdays,
-                                      f"registry {_label(row.year, row.version, row.notice)}",
-                                      row.version)
-    return WorkingCalendar(years)
 
 
 # ----- reading ------------------------------------------------------------------------------

@@ -24,6 +24,17 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import contracts
 from hub.domain.workdays import WorkingCalendar
+from hub.security.keys import public_from_pem
+from hub.store.calendars import load_calendar
+from hub.store.models import (
+    ContractStatus,
+    ContractVersion,
+    ItemDefinitionRow,
+    Member,
+    MemberKey,
+    RegistryAudit,
+    SubjectConfig,
+)
 
 ACTIVE, DEPRECATED, RETIRED = "active", "deprecated", "retired"
 log = logging.getLogger("hub.registry")
@@ -87,7 +98,7 @@ class MemberInfo:
 
 @dataclass
 class Snapshot:
-    revision: int
+    revision: tuple[int, int]
     schemas: dict[str, dict[str, Any]]
     states: dict[str, str]
     configs: dict[str, str]
@@ -203,23 +214,16 @@ class Catalog:
             self._snap = None
 
     @staticmethod
-    def _revision(s: Session) -> int:
-        from hub.store.models import RegistryAudit
-
-        return int(s.scalar(select(func.max(RegistryAudit.id))) or 0)
+    def _revision(s: Session) -> tuple[int, int]:
+        """The audit log's highest id and its row count. The id alone is not enough: ids come
+        from a sequence at insert, so on PostgreSQL a change that commits late with a lower id
+        would not move the maximum, and the change would stay unseen until the next one."""
+        top, count = s.execute(select(func.max(RegistryAudit.id), func.count())
+                               .select_from(RegistryAudit)).one()
+        return int(top or 0), int(count or 0)
 
     @staticmethod
-    def _load(s: Session, revision: int) -> Snapshot:
-        from hub.security.keys import public_from_pem
-        from hub.store.models import (
-            ContractStatus,
-            ContractVersion,
-            ItemDefinitionRow,
-            Member,
-            MemberKey,
-            SubjectConfig,
-        )
-
+    def _load(s: Session, revision: tuple[int, int]) -> Snapshot:
         members = {m.id: MemberInfo(m.id, tuple(m.roles or ()), frozenset(m.publish or ()),
                                     frozenset(m.subscribe or ()), m.push_url)
                    for m in s.scalars(select(Member))}
@@ -237,8 +241,6 @@ class Catalog:
             (row.code, row.version, row.state, row.definition)
             for row in s.scalars(select(ItemDefinitionRow).order_by(ItemDefinitionRow.version)))
         registry = _registry_of(schemas)
-        from hub.registry.calendars import load_calendar
-
         return Snapshot(revision=revision, schemas=schemas, states=states, configs=configs,
                         items=items, item_versions={c: v for c, (v, _, _) in latest.items()},
                         events=events, members=members, keys=member_keys, registry=registry,
@@ -282,7 +284,7 @@ def file_snapshot(members: dict[str, MemberInfo], calendar: WorkingCalendar | No
     without a database (unit tests, the in-memory unit of work) runs on."""
     schemas = dict(contracts.schemas())
     latest, items, events = _items_and_events(iter(()))
-    return Snapshot(revision=0, schemas=schemas, states={}, configs={}, items=items,
+    return Snapshot(revision=(0, 0), schemas=schemas, states={}, configs={}, items=items,
                     item_versions={c: v for c, (v, _, _) in latest.items()}, events=events,
                     members=members, keys={}, registry=_registry_of(schemas),
                     calendar=calendar or WorkingCalendar())

@@ -8,7 +8,8 @@ from typing import Any
 from sqlalchemy import literal, or_, select, tuple_, update
 
 from hub.bootstrap import Hub
-from hub.domain.delivery import BY_PUSH, DELIVERED, PENDING, RetryPolicy
+from hub.domain.delivery import BY_PUSH, DEAD, DELIVERED, PENDING, RetryPolicy
+from hub.messagelog import appender as message_log
 from hub.services import operations, outbox
 from hub.services.ack import Ack
 from hub.services.react import react
@@ -218,5 +219,7 @@ def record_attempt(hub: Hub, delivery_id: int, *, status: int | None, duration_m
             operations.disable_endpoint(s, d.member_id, f"410 Gone from push URL (delivery {d.id})",
                                         now)
         state = d.state
+        if state in (DELIVERED, DEAD):
+            message_log.note_outcome(s, d.id, state, BY_PUSH)
     # no wake-up here: the worker that pushed applies the receipt on its next round
     return state

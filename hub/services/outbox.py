@@ -2,6 +2,7 @@
 (handlers write through ``hub.store.uow``; these remain for tools and tests that hold a session)."""
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from hub.domain.delivery import PENDING
+from hub.messagelog import appender as message_log
 from hub.services.envelope import digest
 from hub.store.models import Delivery, Event
 
@@ -53,6 +55,7 @@ def store_event(session: Session, env: dict[str, Any], *, received_at: datetime,
         digest=fingerprint or digest(env), received_at=received_at,
     )
     session.add(row)
+    message_log.note_event(session, row)
     return row
 
 
@@ -70,3 +73,23 @@ def add_deliveries(session: Session, event: Event, members: Iterable[str], now: 
         ))
         n += 1
     return n
+
+
+def emit(session: Session, hub_member: str, event_type: str, subject: str, data: dict[str, Any],
+         recipients: Iterable[str], now: datetime, dataschema: str,
+         known: dict[str, Any]) -> Event:
+    """Store an event as the hub itself, owed to ``recipients``, in the caller's session
+    (handlers use ``hub.services.react.emit`` on their unit of work)."""
+    env = {
+        "specversion": "1.0",
+        "id": str(uuid.uuid4()),
+        "source": hub_member,
+        "type": event_type,
+        "subject": subject,
+        "time": iso(now),
+        "dataschema": dataschema,
+        "data": data,
+    }
+    ev = store_event(session, env, received_at=now)
+    add_deliveries(session, ev, recipients, now, known)
+    return ev

@@ -23,6 +23,7 @@ class Publish:
     member_id: str
     payload: Any
     batch: bool
+    keyid: str | None = None  # the key that signed the request, for the message log
 
 
 @dataclass(frozen=True)
@@ -57,9 +58,9 @@ def publish(hub: Runtime, member_id: str, payload: Any, *, batch: bool) -> list[
     return publish_with_warnings(hub, member_id, payload, batch=batch).receipts
 
 
-def publish_with_warnings(hub: Runtime, member_id: str, payload: Any, *, batch: bool
-                          ) -> Published:
-    result: Published = hub.handle(Publish(member_id, payload, batch))
+def publish_with_warnings(hub: Runtime, member_id: str, payload: Any, *, batch: bool,
+                          keyid: str | None = None) -> Published:
+    result: Published = hub.handle(Publish(member_id, payload, batch, keyid))
     return result
 
 
@@ -105,6 +106,7 @@ def handle_publish(cmd: Publish, uow: UnitOfWork, deps: Deps) -> Published:
              for ev in incoming if ev.envelope.get("type") == application}
     rows: list[tuple[StoredEvent, bool]] = []
     with uow:
+        uow.note_signer(member_id, cmd.keyid)
         for ev in incoming:
             try:
                 rows.append(_accept(uow, deps, member_id, ev))

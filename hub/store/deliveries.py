@@ -8,6 +8,7 @@ from sqlalchemy import Integer, cast, func, literal, literal_column, select, tru
 from sqlalchemy.orm import Session
 
 from hub.domain.delivery import BY_PULL, DELIVERED, PENDING
+from hub.messagelog import appender as message_log
 from hub.store.models import Delivery, Event, Member
 
 # Why the feed is ordered by (feed_xid, id) and not by id. Ids come from a sequence when a row
@@ -116,6 +117,7 @@ def ack_up_to(s: Session, member_id: str, cursor: int, now: datetime,
                 latency_ms=ms_since_created(s, now))
         .execution_options(synchronize_session=False))
     acked = int(getattr(res, "rowcount", 0) or 0)
+    message_log.note_acked(s, member_id, now, done, pos)
     if pos > done:
         member.ack_xid, member.ack_cursor = pos
     return acked
@@ -136,6 +138,7 @@ def reset_for_replay(s: Session, ids: list[int], now: datetime) -> None:
     s.execute(update(Delivery).where(Delivery.id.in_(ids)).values(
         state=PENDING, attempts=0, next_attempt_at=now, lease_until=None,
         claimed_by=None, delivered_at=None, delivered_by=None))
+    message_log.note_replayed(s, ids)
     # the feed's order is (feed_xid, id): step back to just before the first one
     first: dict[str, tuple[int, int]] = {}
     for mid, xid, did in s.execute(select(Delivery.member_id, Delivery.feed_xid,

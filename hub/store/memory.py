@@ -185,7 +185,11 @@ class MemoryUnitOfWork(UnitOfWork):
                  after_commit: Callable[[], None] | None = None) -> None:
         super().__init__(after_commit)
         self.store = store if store is not None else MemoryStore()
+        self.signer: tuple[str, str | None] | None = None
         self._fresh()
+
+    def note_signer(self, member_id: str, keyid: str | None) -> None:
+        self.signer = (member_id, keyid)
 
     def _fresh(self) -> None:
         self.cases = MemoryCases(self.store)

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hub.domain.case import Case
 from hub.domain.errors import DomainError, conflict
+from hub.messagelog import appender as message_log
 from hub.store import cases as case_rows
 from hub.store import deliveries as delivery_rows
 from hub.store.models import CaseIssueRow, CaseMember, Event
@@ -158,6 +159,10 @@ class UnitOfWork(abc.ABC):
         self._rollback()
 
     @abc.abstractmethod
+    def note_signer(self, member_id: str, keyid: str | None) -> None:
+        """The key that signed the request whose events this unit of work accepts."""
+
+    @abc.abstractmethod
     def _commit(self) -> None: ...
 
     @abc.abstractmethod
@@ -212,6 +217,7 @@ class SqlEvents(EventRepository):
             received_at=received_at,
         )
         self.session.add(row)
+        message_log.note_event(self.session, row)
         return row
 
     def flush(self) -> None:
@@ -256,6 +262,9 @@ class SqlUnitOfWork(UnitOfWork):
             super().__exit__(kind, exc, tb)
         finally:
             self.session.close()
+
+    def note_signer(self, member_id: str, keyid: str | None) -> None:
+        message_log.note_signer(self.session, member_id, keyid)
 
     def _commit(self) -> None:
         try:
