@@ -1,10 +1,12 @@
 """The composition root: one place that picks the database, keys and rules for a running hub."""
 from __future__ import annotations
 
+import functools
 import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -15,9 +17,12 @@ from hub.messagelog import appender as message_log
 from hub.registry.catalog import Catalog, Snapshot
 from hub.security import keys
 from hub.security.keyring import HubKey, HubKeyRing
+from hub.services.context import Deps
+from hub.services.handlers import HANDLERS
 from hub.store import migrate
-from hub.store.notify import notify
 from hub.store.db import make_engine, session_factory
+from hub.store.notify import notify
+from hub.store.uow import SqlUnitOfWork
 
 
 @dataclass
@@ -31,6 +36,22 @@ class Hub:
     _wakers: list[Callable[[], None]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _schema_ok: bool = False
+    handlers: dict[type[Any], Callable[[Any, SqlUnitOfWork], Any]] = field(default_factory=dict)
+
+    @property
+    def deps(self) -> Deps:
+        return Deps(snap=self.catalog.snapshot, rules=self.rules,
+                    hub_member_id=self.config.hub_member_id,
+                    hrss_member_id=self.config.hrss_member_id,
+                    inline_receipts=self.config.inline_receipts)
+
+    def uow(self) -> SqlUnitOfWork:
+        """A fresh unit of work whose commits wake the workers when they owe a push."""
+        return SqlUnitOfWork(self.sessions, after_commit=self.wake)
+
+    def handle(self, command: Any) -> Any:
+        """Carry out a command with its handler, in a fresh unit of work."""
+        return self.handlers[type(command)](command, self.uow())
 
     def schema_ready(self) -> bool:
         """Is the database's schema at head? Checked until it is once, then remembered
@@ -52,6 +73,7 @@ class Hub:
         return self.catalog.snapshot()
 
     def on_commit(self, waker: Callable[[], None]) -> None:
+        """Run ``waker`` after every commit that owes a push (see ``hub.store.uow``)."""
         with self._lock:
             self._wakers.append(waker)
 
@@ -103,7 +125,7 @@ def bootstrap(config: Config | None = None, *, create: bool = True) -> Hub:
     keyring.refresh(force=True)
     sessions = session_factory(engine)
     message_log.attach(sessions)  # leaves are appended as each transaction commits
-    return Hub(
+    hub = Hub(
         config=config,
         engine=engine,
         sessions=sessions,
@@ -111,6 +133,14 @@ def bootstrap(config: Config | None = None, *, create: bool = True) -> Hub:
         keyring=keyring,
         rules=RetirementRules.from_mapping(dict(config.retirement_rules)),
     )
+    deps = hub.deps
+    hub.handlers = {kind: functools.partial(_bound, handler, deps)
+                    for kind, handler in HANDLERS.items()}
+    return hub
+
+
+def _bound(handler: Callable[..., Any], deps: Deps, command: Any, uow: SqlUnitOfWork) -> Any:
+    return handler(command, uow, deps)
 
 
 def init(config: Config) -> tuple[bool, Hub]:

@@ -13,6 +13,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import select
 
 from hub.bootstrap import Hub
+from hub.registry import calendars
 from hub.messagelog import archive as log_archive, checkpoints as log_checkpoints
 from hub.console import supervision
 from hub.security.signing import HubAuth
@@ -166,8 +167,6 @@ class Worker:
             self.listener.start()
 
     def _calendar_job(self) -> None:
-        from hub.registry import calendars
-
         calendars.watch(self.hub)
 
     def stop(self) -> None:

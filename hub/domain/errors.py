@@ -63,4 +63,15 @@ class DomainError(Exception):
         )
 
 
-__all__ = ["DomainError", "Problem"]
+def domain_error(code: str, status: int, en: str, zh: str,
+                 problems: list[Problem] | None = None) -> DomainError:
+    """The one way to build an error a person reads: stable code, status, English, Chinese."""
+    return DomainError(code, en, zh, status=status, problems=problems)
+
+
+def conflict(code: str, en: str, zh: str, problems: list[Problem] | None = None) -> DomainError:
+    """The request clashes with what is stored (or with a request at the same moment): 409."""
+    return domain_error(code, 409, en, zh, problems)
+
+
+__all__ = ["DomainError", "Problem", "conflict", "domain_error"]

@@ -7,9 +7,11 @@ from typing import Any, Callable
 
 from flask import Blueprint, Response, g, request
 
+from hub.domain import delivery
 from hub.domain.errors import DomainError, Problem
 from hub.http.api import _bad, _int_arg, _json, _parse_json
 from hub.http.auth import hub_of_app, signed
+from hub.registry import calendars
 from hub.services import members as member_service
 from hub.services import operations
 
@@ -73,7 +75,7 @@ def replay_many() -> Response:
         raise DomainError("invalid_replay", "'member' (string) is required",
                           "必须提供成员编号 member", status=422,
                           problems=[Problem("invalid_replay", "$.member", "required", "必填")])
-    states = body.get("states", ["dead"])
+    states = body.get("states", [delivery.DEAD])
     if (not isinstance(states, list) or not states
             or not all(isinstance(x, str) and x in operations.REPLAYABLE for x in states)):
         raise _bad("invalid_replay", "$.states", f"states must be a subset of {operations.REPLAYABLE}",
@@ -101,8 +103,6 @@ def set_endpoint(member_id: str) -> Response:
 @bp.get("/calendars")
 @admin_only
 def calendars_list() -> Response:
-    from hub.registry import calendars
-
     return _json({"calendars": calendars.years(hub_of_app()),
                   "status": calendars.status(hub_of_app())})
 
@@ -110,16 +110,12 @@ def calendars_list() -> Response:
 @bp.get("/calendars/<int:year>")
 @admin_only
 def calendar_show(year: int) -> Response:
-    from hub.registry import calendars
-
     return _json(calendars.show(hub_of_app(), year))
 
 
 @bp.put("/calendars/<int:year>")
 @admin_only
 def calendar_register(year: int) -> Response:
-    from hub.registry import calendars
-
     out = calendars.register(hub_of_app(), g.member_id, year, _parse_json())
     return _json(out, 201 if out["created"] else 200)
 

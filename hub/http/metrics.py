@@ -9,6 +9,8 @@ from sqlalchemy import case, func, select
 
 from hub.bootstrap import Hub
 from hub.console.metrics import WarningCollector
+from hub.domain.delivery import PENDING
+from hub.registry import calendars
 from hub.services import key_age
 from hub.messagelog.metrics import LogCollector
 from hub.services.outbox import utcnow
@@ -37,7 +39,7 @@ class DeliveryCollector:
                 by_state.add_metric([state, member], n)
             for member, n, first in s.execute(
                     select(Delivery.member_id, func.count(), func.min(Delivery.created_at))
-                    .where(Delivery.state == "pending").group_by(Delivery.member_id)):
+                    .where(Delivery.state == PENDING).group_by(Delivery.member_id)):
                 backlog.add_metric([member], n)
                 if first is not None:
                     oldest.add_metric([member], max(0.0, (now - first).total_seconds()))
@@ -79,8 +81,6 @@ class CalendarCollector:
         self.hub = hub
 
     def collect(self) -> Iterator[Any]:
-        from hub.registry import calendars
-
         st = calendars.status(self.hub)
         known = GaugeMetricFamily("hub_calendar_year_known",
                                   "1 when the working calendar knows the year", labels=["year"])

@@ -5,6 +5,7 @@ from functools import lru_cache
 from typing import Any
 
 import contracts
+from hub.domain import delivery
 from hub.registry.compat import MODES
 
 SIGNED = [{"httpSignature": []}]
@@ -309,7 +310,7 @@ def document() -> dict[str, Any]:
                 "parameters": [
                     {"name": "member", "in": "query", "schema": {"type": "string"}},
                     {"name": "state", "in": "query",
-                     "schema": {"enum": ["pending", "delivered", "dead"]}},
+                     "schema": {"enum": list(delivery.STATES)}},
                     {"name": "since", "in": "query", "schema": {"type": "string",
                                                                 "format": "date-time"}},
                     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1}}],
@@ -333,7 +334,7 @@ def document() -> dict[str, Any]:
                         "member": {"type": "string"},
                         "since": {"type": "string", "format": "date-time"},
                         "states": {"type": "array", "items": {
-                            "enum": ["dead", "delivered", "pending"]}}}}}}},
+                            "enum": list(delivery.REPLAYABLE)}}}}}}},
                 "responses": {"202": _json("Replay", "queued again"),
                               "400": _problem("malformed JSON or time"),
                               "404": _problem("no such member"),

@@ -16,6 +16,7 @@ from typing import Any, Iterable
 from sqlalchemy import Table, event as sa_event, func, literal, select, tuple_
 from sqlalchemy.orm import Session, sessionmaker
 
+from hub.domain.delivery import BY_PULL, DELIVERED
 from hub.messagelog import merkle
 from hub.messagelog.leaves import attempt_entry, canonical, delivery_leaf, event_leaf
 from hub.messagelog.tables import LogHead, LogLeaf
@@ -56,7 +57,7 @@ def note_acked(session: Session, member_id: str, at: datetime,
         Delivery.delivered_at == at, Delivery.delivered_by == "pull")
         .order_by(Delivery.feed_xid, Delivery.id))
     for did in ids:
-        note_outcome(session, did, "delivered", "pull")
+        note_outcome(session, did, DELIVERED, BY_PULL)
 
 
 def note_replayed(session: Session, delivery_ids: Iterable[int]) -> None:

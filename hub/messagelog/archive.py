@@ -26,6 +26,7 @@ from sqlalchemy import Date, Table, delete, exists, insert, select
 from sqlalchemy.orm import Session
 
 from hub.bootstrap import Hub
+from hub.domain.delivery import PENDING
 from hub.domain.errors import DomainError
 from hub.messagelog.leaves import canonical, iso
 from hub.messagelog.tables import ArchivedCase
@@ -107,7 +108,7 @@ def run(hub: Hub, older_than: timedelta | None = None, batch: int = 1000) -> dic
     with _locked(directory):
         while True:
             with hub.transaction() as s:
-                unsettled = exists().where(Delivery.state == "pending",
+                unsettled = exists().where(Delivery.state == PENDING,
                                            Delivery.event_seq.in_(select(Event.seq).where(
                                                Event.subject == CaseRow.id)))
                 ids = list(s.scalars(select(CaseRow.id).where(

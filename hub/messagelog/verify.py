@@ -15,6 +15,7 @@ from cryptography.exceptions import InvalidSignature
 from sqlalchemy import and_, exists, select
 
 from hub.bootstrap import Hub
+from hub.domain.delivery import DEAD, DELIVERED, PENDING
 from hub.messagelog import merkle
 from hub.messagelog.archive import archived_among
 from hub.messagelog.leaves import attempt_entry, canonical, event_leaf, sha256_hex
@@ -223,7 +224,7 @@ def _inserted(s: Any, base: dict[str, Any]) -> list[Finding]:
                            "stored but never logged"))
     d_leaf = exists().where(LogLeaf.kind == "delivery", LogLeaf.ref == Delivery.id)
     for did, member, state in s.execute(select(Delivery.id, Delivery.member_id, Delivery.state)
-                                        .where(Delivery.state.in_(("delivered", "dead")), ~d_leaf,
+                                        .where(Delivery.state.in_((DELIVERED, DEAD)), ~d_leaf,
                                                Delivery.id > int(base.get("deliveries", 0)))
                                         .order_by(Delivery.id)):
         out.append(Finding("inserted", f"delivery {did} ({state} to {member})", None, None,
@@ -234,7 +235,7 @@ def _inserted(s: Any, base: dict[str, Any]) -> list[Finding]:
     for aid, did in s.execute(
             select(DeliveryAttempt.id, DeliveryAttempt.delivery_id)
             .join(Delivery, Delivery.id == DeliveryAttempt.delivery_id)
-            .where(and_(Delivery.state != "pending", ~a_leaf,
+            .where(and_(Delivery.state != PENDING, ~a_leaf,
                         DeliveryAttempt.id > int(base.get("delivery_attempts", 0))))
             .order_by(DeliveryAttempt.id)):
         out.append(Finding("inserted", f"attempt {aid} of delivery {did}", None, None,

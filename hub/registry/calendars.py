@@ -19,8 +19,10 @@ import contracts
 from hub.domain import arrangement
 from hub.domain import states as S
 from hub.domain.errors import DomainError, Problem
-from hub.domain.workdays import Arrangement, WorkingCalendar, beijing_date
+from hub.domain.workdays import beijing_date
+from hub.registry.service import audit
 from hub.services.outbox import iso, utcnow
+from hub.services.react import react
 from hub.store.models import CaseItemHistoryRow, CaseItemRow, CaseRow, Notice, WorkingCalendarRow
 
 if TYPE_CHECKING:
@@ -29,30 +31,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("hub.calendar")
 NOTICE_KIND = "calendar_year_unknown"
 MAX_DOCUMENT_BYTES = 65_536
-
-
-def _label(year: int, version: int | None, notice: str) -> str:
-    return f"{year} v{version} ({notice})" if version else f"{year} ({notice})"
-
-
-def load_calendar(s: Session) -> WorkingCalendar:
-    """The calendar every process uses: library < shipped files < registered versions."""
-    years: dict[int, Arrangement] = {}
-    for year, doc in contracts.calendars().items():
-        _, arr = arrangement.parse(doc, year)
-        years[year] = Arrangement(arr.year, arr.holidays, arr.workdays,
-                                  f"contracts/calendars/{year}.json ({doc['notice']})")
-    for row in s.scalars(select(WorkingCalendarRow).order_by(WorkingCalendarRow.version)):
-        try:
-            _, arr = arrangement.parse(row.document, row.year)
-        except DomainError:  # checked when registered; never let one row stop every process
-            log.error("working calendar %s version %s no longer passes its checks; "
-                      "the previous version stays in force", row.year, row.version)
-            continue
-        years[row.year] = Arrangement(arr.year, arr.holidays, arr.workdays,
-                                      f"registry {_label(row.year, row.version, row.notice)}",
-                                      row.version)
-    return WorkingCalendar(years)
 
 
 # ----- reading ------------------------------------------------------------------------------
@@ -89,8 +67,6 @@ def show(hub: Hub, year: int) -> dict[str, Any]:
 
 def register(hub: Hub, actor: str, year: int, document: Any) -> dict[str, Any]:
     """Register (or correct) a year; an identical document changes nothing."""
-    from hub.registry.service import audit
-
     if not 2000 <= year <= 2100:
         raise DomainError("invalid_calendar", "the year must be 2000-2100", "年份应为 2000 至 2100",
                           status=422, problems=[Problem("calendar_year_invalid", "$.year",
@@ -125,9 +101,6 @@ def _clock_start(s: Session, case_id: str, code: str) -> datetime.date | None:
 
 def recompute(hub: Hub, year: int | None, *, by: str, chunk: int = 200) -> dict[str, int]:
     """Count again every open item whose deadline is missing or ran through `year`."""
-    from hub.services.publish import react
-    from hub.store import cases as case_store
-
     snap = hub.snap()
     cal = snap.calendar
     label = cal.arrangement(year).source if year is not None and cal.knows(year) else "current"
@@ -144,10 +117,12 @@ def recompute(hub: Hub, year: int | None, *, by: str, chunk: int = 200) -> dict[
         case_ids = sorted(s.scalars(q))
     cases = items = 0
     now = utcnow()
+    deps = hub.deps
     for start in range(0, len(case_ids), chunk):
-        with hub.transaction() as s:
+        with hub.uow() as uow:
+            s = uow.session
             for cid in case_ids[start:start + chunk]:
-                case = case_store.get(s, cid, for_update=True)
+                case = uow.cases.get(cid, for_update=True)
                 if case is None or case.state != "open":
                     continue
                 for code, it in case.items.items():
@@ -156,12 +131,12 @@ def recompute(hub: Hub, year: int | None, *, by: str, chunk: int = 200) -> dict[
                 changed = case.recompute_deadlines(snap.items, cal.deadline, year=year,
                                                    calendar=label, now=now, by=by)
                 if changed:
-                    case_store.save(s, case)
-                    react(hub, s, case)
+                    uow.cases.save(case)
+                    react(uow, deps, case)
                     cases += 1
                     items += len(changed)
+            uow.commit()  # wakes the workers for the status changes it owes
     if cases:
-        hub.wake()
         log.info("deadlines recomputed with calendar %s: %d items in %d cases", label, items,
                  cases)
     return {"cases": cases, "items": items}

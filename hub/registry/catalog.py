@@ -24,6 +24,17 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import contracts
 from hub.domain.workdays import WorkingCalendar
+from hub.security.keys import public_from_pem
+from hub.store.calendars import load_calendar
+from hub.store.models import (
+    ContractStatus,
+    ContractVersion,
+    ItemDefinitionRow,
+    Member,
+    MemberKey,
+    RegistryAudit,
+    SubjectConfig,
+)
 
 ACTIVE, DEPRECATED, RETIRED = "active", "deprecated", "retired"
 log = logging.getLogger("hub.registry")
@@ -207,24 +218,12 @@ class Catalog:
         """The audit log's highest id and its row count. The id alone is not enough: ids come
         from a sequence at insert, so on PostgreSQL a change that commits late with a lower id
         would not move the maximum, and the change would stay unseen until the next one."""
-        from hub.store.models import RegistryAudit
-
         top, count = s.execute(select(func.max(RegistryAudit.id), func.count())
                                .select_from(RegistryAudit)).one()
         return int(top or 0), int(count or 0)
 
     @staticmethod
     def _load(s: Session, revision: tuple[int, int]) -> Snapshot:
-        from hub.security.keys import public_from_pem
-        from hub.store.models import (
-            ContractStatus,
-            ContractVersion,
-            ItemDefinitionRow,
-            Member,
-            MemberKey,
-            SubjectConfig,
-        )
-
         members = {m.id: MemberInfo(m.id, tuple(m.roles or ()), frozenset(m.publish or ()),
                                     frozenset(m.subscribe or ()), m.push_url)
                    for m in s.scalars(select(Member))}
@@ -238,32 +237,57 @@ class Catalog:
         states = {r.schema_id: r.state for r in s.scalars(select(ContractStatus))}
         configs = {r.subject: r.compatibility for r in s.scalars(select(SubjectConfig))}
 
-        latest: dict[str, tuple[int, str, dict[str, Any]]] = {
-            d["code"]: (1, ACTIVE, d) for d in contracts.items()}
-        for row in s.scalars(select(ItemDefinitionRow).order_by(ItemDefinitionRow.version)):
-            if row.code not in latest or row.version >= latest[row.code][0]:
-                latest[row.code] = (row.version, row.state, row.definition)
-        items = sorted((copy.deepcopy(d) for v, st, d in latest.values() if st == ACTIVE),
-                       key=lambda d: (d.get("order", 99), d["code"]))
-        events = contracts.events()
-        known = {e["type"] for e in events}
-        for d in items:
-            rt = d.get("request_type")
-            if rt and rt not in known:
-                events.append({"key": f"{d['code']}_requested", "type": rt,
-                               "dataschema": d["payload_contract"], "published_by": "hub",
-                               "description_zh": f"枢纽推送关联事项：{d.get('name_zh', d['code'])}",
-                               "description_en": f"The hub dispatches linked item {d['code']}"})
-                known.add(rt)
-        registry = Registry().with_resources(
-            (sid, Resource.from_contents(doc, default_specification=DRAFT202012))
-            for sid, doc in schemas.items())
-        from hub.registry.calendars import load_calendar
-
+        latest, items, events = _items_and_events(
+            (row.code, row.version, row.state, row.definition)
+            for row in s.scalars(select(ItemDefinitionRow).order_by(ItemDefinitionRow.version)))
+        registry = _registry_of(schemas)
         return Snapshot(revision=revision, schemas=schemas, states=states, configs=configs,
                         items=items, item_versions={c: v for c, (v, _, _) in latest.items()},
                         events=events, members=members, keys=member_keys, registry=registry,
                         calendar=load_calendar(s), broken=broken)
+
+
+def _items_and_events(rows: Iterator[tuple[str, int, str, dict[str, Any]]]
+                      ) -> tuple[dict[str, tuple[int, str, dict[str, Any]]],
+                                 list[dict[str, Any]], list[dict[str, Any]]]:
+    """The latest version of every item (files, then stored versions in order), the active
+    ones in display order, and the event types with the request type of every active item."""
+    latest: dict[str, tuple[int, str, dict[str, Any]]] = {
+        d["code"]: (1, ACTIVE, d) for d in contracts.items()}
+    for code, version, state, definition in rows:
+        if code not in latest or version >= latest[code][0]:
+            latest[code] = (version, state, definition)
+    items = sorted((copy.deepcopy(d) for v, st, d in latest.values() if st == ACTIVE),
+                   key=lambda d: (d.get("order", 99), d["code"]))
+    events = contracts.events()
+    known = {e["type"] for e in events}
+    for d in items:
+        rt = d.get("request_type")
+        if rt and rt not in known:
+            events.append({"key": f"{d['code']}_requested", "type": rt,
+                           "dataschema": d["payload_contract"], "published_by": "hub",
+                           "description_zh": f"枢纽推送关联事项：{d.get('name_zh', d['code'])}",
+                           "description_en": f"The hub dispatches linked item {d['code']}"})
+            known.add(rt)
+    return latest, items, events
+
+
+def _registry_of(schemas: dict[str, Any]) -> Registry:
+    return Registry().with_resources(
+        (sid, Resource.from_contents(doc, default_specification=DRAFT202012))
+        for sid, doc in schemas.items())
+
+
+def file_snapshot(members: dict[str, MemberInfo], calendar: WorkingCalendar | None = None
+                  ) -> Snapshot:
+    """The catalog as the contract files alone define it, with the given members: what a hub
+    without a database (unit tests, the in-memory unit of work) runs on."""
+    schemas = dict(contracts.schemas())
+    latest, items, events = _items_and_events(iter(()))
+    return Snapshot(revision=(0, 0), schemas=schemas, states={}, configs={}, items=items,
+                    item_versions={c: v for c, (v, _, _) in latest.items()}, events=events,
+                    members=members, keys={}, registry=_registry_of(schemas),
+                    calendar=calendar or WorkingCalendar())
 
 
 def _registries(schemas: dict[str, Any]) -> tuple[Any, Registry] | None:

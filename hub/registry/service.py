@@ -205,10 +205,12 @@ def register_version(hub: Hub, actor: str, subject: str, schema: Any) -> tuple[d
                     f"version {n} of '{subject}' is not {mode} compatible; nothing was registered",
                     f"“{subject}”第 {n} 版不满足 {mode} 兼容性要求，未登记",
                     [Problem(d.kind, d.path, d.detail, "不兼容的变更：" + d.kind) for d in diffs])
-    with hub.transaction() as s:
+    with hub.uow() as uow:
+        s = uow.session
         s.add(ContractVersion(schema_id=new_id, subject=subject, version=n, schema=schema,
                               created_by=actor, created_at=utcnow()))
         audit(s, actor, "contract.register", new_id, {"compatibility": mode})
+        uow.commit()  # a clash with a concurrent write is a 409, not a 500
     _changed(hub)
     return by_id(hub, new_id), True
 
@@ -218,13 +220,15 @@ def set_compatibility(hub: Hub, actor: str, subject: str, mode: Any) -> dict[str
         raise _fail("invalid_compatibility", 422, f"compatibility must be one of {', '.join(compat.MODES)}",
                     "兼容性模式取值不正确",
                     [Problem("invalid_compatibility", "$.compatibility", "unknown mode", "未知模式")])
-    with hub.transaction() as s:
+    with hub.uow() as uow:
+        s = uow.session
         row = s.get(SubjectConfig, subject)
         if row is None:
             s.add(SubjectConfig(subject=subject, compatibility=mode))
         else:
             row.compatibility = mode
         audit(s, actor, "contract.config", subject, {"compatibility": mode})
+        uow.commit()  # a clash with a concurrent write is a 409, not a 500
     _changed(hub)
     return {"subject": subject, "compatibility": mode}
 
@@ -236,13 +240,15 @@ def set_state(hub: Hub, actor: str, subject: str, n: int, state: Any) -> dict[st
                     [Problem("invalid_state", "$.state", "unknown state", "未知状态")])
     sid = contracts.schema_id(subject, n)
     by_id(hub, sid)  # 404 when unknown
-    with hub.transaction() as s:
+    with hub.uow() as uow:
+        s = uow.session
         row = s.get(ContractStatus, sid)
         if row is None:
             row = ContractStatus(schema_id=sid)
             s.add(row)
         row.state, row.changed_by, row.changed_at = state, actor, utcnow()
         audit(s, actor, f"contract.{state}", sid)
+        uow.commit()  # a clash with a concurrent write is a 409, not a 500
     _changed(hub)
     return by_id(hub, sid)
 
@@ -338,10 +344,12 @@ def register_item(hub: Hub, actor: str, definition: Any) -> tuple[dict[str, Any]
         raise _fail("invalid_item_definition", 422, "the linked-item definition cannot take effect",
                     "关联事项定义未通过校验，未生效", problems)
     n = snap.item_versions.get(code, 0) + 1
-    with hub.transaction() as s:
+    with hub.uow() as uow:
+        s = uow.session
         s.add(ItemDefinitionRow(code=code, version=n, definition=d, state=ACTIVE, created_by=actor,
                                 created_at=utcnow()))
         audit(s, actor, "item.register", code, {"version": n})
+        uow.commit()  # a clash with a concurrent write is a 409, not a 500
     _changed(hub)
     return d, n
 
@@ -354,10 +362,12 @@ def retire_item(hub: Hub, actor: str, code: str) -> dict[str, Any]:
         raise _fail("item_not_found", 404, f"no active linked item '{code}'",
                     f"没有生效的关联事项“{code}”")
     n = snap.item_versions.get(code, 1) + 1
-    with hub.transaction() as s:
+    with hub.uow() as uow:
+        s = uow.session
         s.add(ItemDefinitionRow(code=code, version=n, definition=current, state=RETIRED,
                                 created_by=actor, created_at=utcnow()))
         audit(s, actor, "item.retire", code, {"version": n})
+        uow.commit()  # a clash with a concurrent write is a 409, not a 500
     _changed(hub)
     return {"code": code, "version": n, "state": RETIRED}
 

@@ -2,87 +2,21 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import (
-    Integer,
-    cast,
-    func,
-    literal,
-    literal_column,
-    or_,
-    select,
-    true,
-    tuple_,
-    update,
-)
-from sqlalchemy.orm import Session
+from sqlalchemy import literal, or_, select, tuple_, update
 
 from hub.bootstrap import Hub
-from hub.domain.errors import DomainError, Problem
+from hub.domain.delivery import BY_PUSH, DEAD, DELIVERED, PENDING, RetryPolicy
 from hub.messagelog import appender as message_log
-from hub.services import operations, outbox, retry
-from hub.services.publish import react
-from hub.store import cases as case_store
+from hub.services import operations, outbox
+from hub.services.ack import Ack
+from hub.services.react import react
+from hub.store.deliveries import HOLD_WAIT_S, is_item_request, position, servable
 from hub.store.models import Delivery, DeliveryAttempt, Event, Member
 
-
-# ----- pull ------------------------------------------------------------------------------
-#
-# Why the feed is ordered by (feed_xid, id) and not by id. Ids come from a sequence when a row
-# is inserted, not when its transaction commits: with several publishers on PostgreSQL, id 7
-# can commit after id 9 has been served, and a feed paging by "id > cursor" would step over it
-# for good (and an ack of "id <= cursor" would mark it delivered unseen). So every delivery
-# records the transaction that inserted it (``feed_xid``, PostgreSQL's 64-bit
-# ``pg_current_xact_id()``, set by a column default), and a page serves, in (feed_xid, id)
-# order, only rows whose transaction is older than the oldest transaction still in flight
-# (``pg_snapshot_xmin(pg_current_snapshot())``). Every row that may still become visible
-# belongs to a transaction at or above that horizon, so it sorts after everything already
-# served: a position, once passed, can never be preceded by a later commit. An ack marks only
-# the member's rows at or below the position of the cursor it names, which is a row it was
-# served. On SQLite writers are serialised (BEGIN IMMEDIATE), so id order is commit order and
-# feed_xid stays 0.
-#
-# The cursor stays the id of the last row served (opaque to members, and a number as before):
-# the hub looks up that row's (feed_xid, id). A number that names no row of the member, such
-# as a cursor kept from before feed_xid existed, stands for (0, number), which is exactly what
-# it meant then (older rows all have feed_xid 0).
-#
-# Cost: a new event is visible once its transaction has committed and every transaction that
-# began writing before it has ended; on a quiet feed that is at once. A long-running writing
-# transaction anywhere on the PostgreSQL server holds back newer rows (never older ones) until
-# it ends; they are late, never lost (a read finding rows held back tries again for up to
-# HOLD_WAIT_S first). Read-only transactions hold nothing back.
-
-
-HOLD_WAIT_S = 1.0  # longest a feed read waits for a transaction in flight (see feed())
-
-
-def _horizon(s: Session) -> Any | None:
-    """SQL for the oldest transaction still in flight (PostgreSQL); None where writers are
-    serialised (SQLite)."""
-    if s.get_bind().dialect.name == "postgresql":
-        return literal_column("(pg_snapshot_xmin(pg_current_snapshot())::text)::bigint")
-    return None
-
-
-def _servable(s: Session) -> Any:
-    horizon = _horizon(s)
-    return true() if horizon is None else Delivery.feed_xid < horizon
-
-
-def _position(s: Session, member_id: str, cursor: int) -> tuple[tuple[int, int], bool | None]:
-    """The feed position a cursor stands for, and whether it has been served: True if it is
-    a row of the member whose transaction is below the horizon (or 0), False if that row is
-    not servable yet, None if the number names no row of the member."""
-    if cursor <= 0:
-        return (0, 0), True
-    row = s.execute(select(Delivery.feed_xid, _servable(s))
-                    .where(Delivery.id == cursor, Delivery.member_id == member_id)).first()
-    if row is None:
-        return (0, cursor), None
-    return (int(row[0]), cursor), bool(row[1])
+# ----- pull: the feed order is kept by hub.store.deliveries (read its note) --------------
 
 
 def feed(hub: Hub, member_id: str, after: int | None, limit: int) -> dict[str, Any]:
@@ -111,13 +45,13 @@ def _page(hub: Hub, member_id: str, after: int | None, limit: int
             pos = (int(m[0] or 0), int(m[1] or 0)) if m else (0, 0)
             start = pos[1]
         else:
-            pos = _position(s, member_id, after)[0]
+            pos = position(s, member_id, after)[0]
             start = after
         # plain columns, not ORM entities: a page of 500 is built without object overhead;
         # the servable rows are a prefix of this order, since the horizon is one feed_xid
         rows = s.execute(
             select(Delivery.id, Event.event_id, Event.source, Event.type, Event.subject,
-                   Event.time, Event.dataschema, Event.data, _servable(s))
+                   Event.time, Event.dataschema, Event.data, servable(s))
             .join(Event, Event.seq == Delivery.event_seq)
             .where(Delivery.member_id == member_id,
                    tuple_(Delivery.feed_xid, Delivery.id) > tuple_(literal(pos[0]),
@@ -143,65 +77,20 @@ def ack(hub: Hub, member_id: str, cursor: int) -> dict[str, Any]:
     it means for the cases (items move to delivered, the merged status goes out) is applied
     right here when the acknowledgement is small, and by the delivery workers otherwise.
     """
-    now = outbox.utcnow()
-    with hub.transaction() as s:
-        member = s.get(Member, member_id)
-        assert member is not None
-        pos, served = _position(s, member_id, cursor)
-        if served is None:  # an older cursor, or one between rows: fine unless past the end
-            served = cursor <= (s.scalar(select(func.max(Delivery.id))
-                                         .where(Delivery.member_id == member_id)) or 0)
-        if not served:
-            raise DomainError(
-                "cursor_ahead", f"cursor {cursor} is beyond what this feed has served",
-                f"确认位置 {cursor} 超出本成员订阅流已提供的位置", status=409,
-                problems=[Problem("cursor_ahead", "$.cursor", "beyond the feed", "超出订阅流")])
-        # Rows at or below the position already acknowledged are delivered (a replay moves
-        # that position back before the rows it re-opens), so only the stretch after it is
-        # touched: an ack costs its page, not the member's history.
-        done = (member.ack_xid or 0, member.ack_cursor or 0)
-        res = s.execute(
-            update(Delivery)
-            .where(Delivery.member_id == member_id,
-                   tuple_(Delivery.feed_xid, Delivery.id) > tuple_(literal(done[0]),
-                                                                   literal(done[1])),
-                   tuple_(Delivery.feed_xid, Delivery.id) <= tuple_(literal(pos[0]),
-                                                                    literal(pos[1])),
-                   Delivery.state != "delivered")
-            .values(state="delivered", delivered_at=now, delivered_by="pull",
-                    next_attempt_at=None, receipt_pending=_is_item_request(hub),
-                    latency_ms=_ms_since_created(s, now))
-            .execution_options(synchronize_session=False))
-        acked = int(getattr(res, "rowcount", 0) or 0)
-        message_log.note_acked(s, member_id, now, done, pos)
-        if pos > done:
-            member.ack_xid, member.ack_cursor = pos
+    acked: int = hub.handle(Ack(member_id, cursor))
     if acked and acked <= hub.config.inline_receipts:
         # a small acknowledgement sees its items delivered at once; a bulk one is not held up
         apply_receipts(hub, acked, member=member_id)
-    hub.wake()
     return {"cursor": max(cursor, 0), "acknowledged": acked}
 
 
-def _ms_since_created(s: Session, now: datetime) -> Any:
-    """Milliseconds from a delivery's creation to ``now``, computed by the database so a bulk
-    acknowledgement stays one statement."""
-    if s.get_bind().dialect.name == "postgresql":
-        return cast(func.extract("epoch", literal(now) - Delivery.created_at) * 1000, Integer)
-    naive = now.astimezone(timezone.utc).replace(tzinfo=None).isoformat(sep=" ")
-    return cast((func.julianday(naive) - func.julianday(Delivery.created_at)) * 86_400_000,
-                Integer)
-
-
 def _is_item_request(hub: Hub) -> Any:
-    """SQL: is this delivery a linked-item request? Only those change a case when delivered,
-    so only they wait for apply_receipts (status pushes, the bulk of traffic, do not)."""
-    types = [d["request_type"] for d in hub.snap().items if d.get("request_type")]
-    return Delivery.event_seq.in_(select(Event.seq).where(Event.type.in_(types)))
+    return is_item_request([d["request_type"] for d in hub.snap().items
+                            if d.get("request_type")])
 
 
 def _delivered(hub: Hub, d: Delivery, now: datetime, how: str) -> None:
-    d.state = "delivered"
+    d.state = DELIVERED
     d.delivered_at = now
     d.delivered_by = how
     d.next_attempt_at = None
@@ -215,7 +104,9 @@ def apply_receipts(hub: Hub, limit: int = 200, member: str | None = None) -> int
     SKIP LOCKED, so every worker process may run this side by side."""
     snap = hub.snap()
     now = outbox.utcnow()
-    with hub.transaction() as s:
+    deps = hub.deps
+    with hub.uow() as uow:
+        s = uow.session
         q = (select(Delivery.id, Delivery.member_id, Event.type, Event.subject)
              .join(Event, Event.seq == Delivery.event_seq)
              .where(Delivery.receipt_pending.is_(True)).order_by(Delivery.id).limit(limit)
@@ -230,14 +121,15 @@ def apply_receipts(hub: Hub, limit: int = 200, member: str | None = None) -> int
             item = snap.item_for_request_type(etype)
             if item is None or not subject:
                 continue
-            case = changed.get(subject) or case_store.get(s, subject, for_update=True)
+            case = changed.get(subject) or uow.cases.get(subject, for_update=True)
             if case is not None and case.mark_delivered(item["code"], now=now, by=member_id):
                 changed[subject] = case
         for case in changed.values():
-            case_store.save(s, case)
-            react(hub, s, case)
+            uow.cases.save(case)
+            react(uow, deps, case)
         s.execute(update(Delivery).where(Delivery.id.in_([r[0] for r in rows]))
                   .values(receipt_pending=False))
+        uow.commit()
     return len(rows)
 
 
@@ -257,7 +149,7 @@ def claim_due(hub: Hub, worker_id: str, limit: int | None = None
         ids = list(s.scalars(
             select(Delivery.id)
             .join(Member, Member.id == Delivery.member_id)
-            .where(Delivery.state == "pending", Member.push_url.is_not(None),
+            .where(Delivery.state == PENDING, Member.push_url.is_not(None),
                    Member.push_disabled_at.is_(None), Delivery.next_attempt_at <= now,
                    or_(Delivery.lease_until.is_(None), Delivery.lease_until < now))
             .order_by(Delivery.next_attempt_at, Delivery.id).limit(limit)
@@ -285,7 +177,7 @@ def renew_lease(hub: Hub, delivery_id: int, worker_id: str) -> bool:
         res = s.execute(
             update(Delivery)
             .where(Delivery.id == delivery_id, Delivery.claimed_by == worker_id,
-                   Delivery.state == "pending",
+                   Delivery.state == PENDING,
                    Delivery.member_id.in_(select(Member.id)
                                           .where(Member.push_disabled_at.is_(None))))
             .values(lease_until=now + timedelta(seconds=hub.config.lease_s)))
@@ -305,7 +197,7 @@ def record_attempt(hub: Hub, delivery_id: int, *, status: int | None, duration_m
     now = outbox.utcnow()
     with hub.transaction() as s:
         d = s.get(Delivery, delivery_id)
-        if d is None or d.state != "pending":
+        if d is None or d.state != PENDING:
             return d.state if d else "missing"
         ok = status is not None and 200 <= status < 300
         if worker_id is not None and d.claimed_by != worker_id and not ok:
@@ -314,12 +206,12 @@ def record_attempt(hub: Hub, delivery_id: int, *, status: int | None, duration_m
         s.add(DeliveryAttempt(delivery_id=d.id, at=now, status_code=status,
                               duration_ms=duration_ms, response=(response or "")[:2000] or None,
                               error=(error or "")[:2000] or None))
-        outcome = retry.decide(status, d.attempts, now, schedule=hub.config.retry_schedule_s,
-                               jitter=hub.config.retry_jitter, retry_after=retry_after)
+        outcome = RetryPolicy(hub.config.retry_schedule_s, hub.config.retry_jitter).decide(
+            status, d.attempts, now, retry_after=retry_after)
         d.lease_until = None
         d.claimed_by = None
-        if outcome.state == "delivered":
-            _delivered(hub, d, now, "push")
+        if outcome.state == DELIVERED:
+            _delivered(hub, d, now, BY_PUSH)
         else:
             d.last_error = (error or f"HTTP {status}") + f" ({outcome.reason})"
             d.state, d.next_attempt_at = outcome.state, outcome.next_attempt_at
@@ -327,7 +219,7 @@ def record_attempt(hub: Hub, delivery_id: int, *, status: int | None, duration_m
             operations.disable_endpoint(s, d.member_id, f"410 Gone from push URL (delivery {d.id})",
                                         now)
         state = d.state
-        if state in ("delivered", "dead"):
-            message_log.note_outcome(s, d.id, state, "push")
+        if state in (DELIVERED, DEAD):
+            message_log.note_outcome(s, d.id, state, BY_PUSH)
     # no wake-up here: the worker that pushed applies the receipt on its next round
     return state

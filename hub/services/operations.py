@@ -3,20 +3,22 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hub.bootstrap import Hub
+from hub.domain import delivery
 from hub.domain.errors import DomainError
+from hub.registry.calendars import status
 from hub.services import key_age
-from hub.messagelog import appender as message_log
 from hub.services.outbox import iso, utcnow
 from hub.store.models import Delivery, DeliveryAttempt, Event, Member, Notice, WorkerHeartbeat
 
-REPLAYABLE = ("dead", "delivered", "pending")
+REPLAYABLE = delivery.REPLAYABLE
 
 
 def _member(s: Session, member_id: str) -> Member:
@@ -42,14 +44,13 @@ def disable_endpoint(s: Session, member_id: str, reason: str, now: datetime) -> 
 
 def set_endpoint(hub: Hub, member_id: str, enabled: bool, reason: str | None = None) -> dict[str, Any]:
     now = utcnow()
-    with hub.transaction() as s:
+    with hub.uow() as uow:
+        s = uow.session
         m = _member(s, member_id)
         if enabled:
             m.push_disabled_at = None
             m.push_disabled_reason = None
-            s.execute(update(Delivery).where(Delivery.member_id == member_id,
-                                             Delivery.state == "pending")
-                      .values(next_attempt_at=now))
+            uow.deliveries.reschedule_pending(member_id, now)
             s.add(Notice(at=now, kind="endpoint_enabled", member_id=member_id,
                          message=f"push endpoint of {member_id} re-enabled",
                          message_zh=f"成员 {member_id} 的推送地址已恢复"))
@@ -57,7 +58,7 @@ def set_endpoint(hub: Hub, member_id: str, enabled: bool, reason: str | None = N
             disable_endpoint(s, member_id, reason or "disabled by an administrator", now)
         out = {"member": member_id, "push_url": m.push_url,
                "enabled": m.push_disabled_at is None, "reason": m.push_disabled_reason}
-    hub.wake()
+        uow.commit()  # wakes the workers when the endpoint is back
     return out
 
 
@@ -105,7 +106,7 @@ def attempts(hub: Hub, delivery_id: int) -> list[dict[str, Any]]:
 
 
 def replay(hub: Hub, *, delivery_id: int | None = None, member: str | None = None,
-           since: datetime | None = None, states: tuple[str, ...] = ("dead",),
+           since: datetime | None = None, states: tuple[str, ...] = (delivery.DEAD,),
            progress: Callable[[int, int], None] | None = None, chunk: int = 500) -> dict[str, Any]:
     """Deliver again: the same event ids, so receivers that dedupe apply nothing twice.
 
@@ -132,25 +133,12 @@ def replay(hub: Hub, *, delivery_id: int | None = None, member: str | None = Non
     done = 0
     for start in range(0, len(ids), chunk):
         part = ids[start:start + chunk]
-        with hub.transaction() as s:
-            s.execute(update(Delivery).where(Delivery.id.in_(part)).values(
-                state="pending", attempts=0, next_attempt_at=now, lease_until=None,
-                claimed_by=None, delivered_at=None, delivered_by=None))
-            message_log.note_replayed(s, part)
-            # the feed's order is (feed_xid, id): step back to just before the first one
-            first: dict[str, tuple[int, int]] = {}
-            for mid, xid, did in s.execute(select(Delivery.member_id, Delivery.feed_xid,
-                                                  Delivery.id).where(Delivery.id.in_(part))):
-                first[mid] = min(first.get(mid, (xid, did)), (xid, did))
-            for mid, (xid, did) in first.items():
-                m = s.get(Member, mid)
-                if m is not None and m.push_url is None:
-                    m.ack_xid, m.ack_cursor = min((m.ack_xid or 0, m.ack_cursor or 0),
-                                                  (xid, did - 1))
+        with hub.uow() as uow:
+            uow.deliveries.reset_for_replay(part, now)
+            uow.commit()  # wakes the workers for what is due again
         done += len(part)
         if progress:
             progress(done, len(ids))
-    hub.wake()
     return {"replayed": len(ids), "first": ids[0] if ids else None,
             "last": ids[-1] if ids else None}
 
@@ -178,8 +166,6 @@ def freshest_heartbeat(hub: Hub) -> datetime | None:
 
 
 def _calendar_status(hub: Hub) -> dict[str, Any]:
-    from hub.registry.calendars import status
-
     return status(hub)
 
 

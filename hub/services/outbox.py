@@ -1,24 +1,26 @@
-"""Store events and the deliveries they owe, inside the caller's transaction."""
+"""The stored event as it crosses the wire, and the low-level writes of events and deliveries
+(handlers write through ``hub.store.uow``; these remain for tools and tests that hold a session)."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
-from typing import Any, Iterable
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hub.domain.delivery import PENDING
 from hub.messagelog import appender as message_log
 from hub.services.envelope import digest
-from hub.store.models import CaseMember, Delivery, Event
+from hub.store.models import Delivery, Event
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def iso(dt: datetime) -> str:
-    return dt.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return dt.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def envelope(ev: Event) -> dict[str, Any]:
@@ -66,7 +68,7 @@ def add_deliveries(session: Session, event: Event, members: Iterable[str], now: 
         if m is None:
             continue
         session.add(Delivery(
-            event=event, member_id=member_id, state="pending", attempts=0,
+            event=event, member_id=member_id, state=PENDING, attempts=0,
             next_attempt_at=now if m.push_url else None, created_at=now,
         ))
         n += 1
@@ -76,7 +78,8 @@ def add_deliveries(session: Session, event: Event, members: Iterable[str], now: 
 def emit(session: Session, hub_member: str, event_type: str, subject: str, data: dict[str, Any],
          recipients: Iterable[str], now: datetime, dataschema: str,
          known: dict[str, Any]) -> Event:
-    """Publish an event as the hub itself, owed to ``recipients``."""
+    """Store an event as the hub itself, owed to ``recipients``, in the caller's session
+    (handlers use ``hub.services.react.emit`` on their unit of work)."""
     env = {
         "specversion": "1.0",
         "id": str(uuid.uuid4()),
@@ -90,15 +93,3 @@ def emit(session: Session, hub_member: str, event_type: str, subject: str, data:
     ev = store_event(session, env, received_at=now)
     add_deliveries(session, ev, recipients, now, known)
     return ev
-
-
-def route_to_subscribers(session: Session, event: Event, now: datetime,
-                         known: dict[str, Any]) -> int:
-    """Members subscribed to the type, and taking part in the case, get a copy."""
-    subscribed = [m.id for m in known.values()
-                  if event.type in m.subscribe and m.id != event.source]
-    if not subscribed:
-        return 0
-    participants = set(session.scalars(
-        select(CaseMember.member_id).where(CaseMember.case_id == event.subject)))
-    return add_deliveries(session, event, [m for m in subscribed if m in participants], now, known)

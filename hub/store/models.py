@@ -20,6 +20,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+from hub.domain.delivery import PENDING
+
 # SQLite only autoincrements INTEGER PRIMARY KEY; PostgreSQL gets BIGINT identities.
 BigId = BigInteger().with_variant(Integer, "sqlite")
 
@@ -117,7 +119,7 @@ class Delivery(Base):
     feed_xid: Mapped[int] = mapped_column(BigInteger, server_default="0")
     # set on creation so one flush inserts a request's events, then its deliveries, in batches
     event: Mapped["Event"] = relationship(lazy="raise_on_sql")
-    state: Mapped[str] = mapped_column(String(20), default="pending")
+    state: Mapped[str] = mapped_column(String(20), default=PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

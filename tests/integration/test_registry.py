@@ -317,3 +317,40 @@ def test_a_stored_version_that_fails_to_load_refuses_only_events_naming_it(  # t
     new["properties"]["channel"] = {"title": "渠道", "type": "string"}
     assert admin._call("POST", "/v1/admin/contracts/progress/versions",
                        {"schema": new}, JSON)["version"] == 3
+
+
+def test_concurrent_item_registrations_end_in_409_never_500(hub, members):  # type: ignore[no-untyped-def]
+    """Writers that read the same catalog both claim the next version: one wins, the others
+    are told to send again (a clear 409), and nothing half-stored remains."""
+    import threading
+
+    from sqlalchemy import select
+
+    from hub.domain.errors import DomainError
+    from hub.registry.service import register_item
+    from hub.store.models import ItemDefinitionRow
+
+    d = contracts.item("only_child_certificate")
+    hub.snap()  # every writer starts from the same cached catalog
+    gate = threading.Barrier(6)
+    results: list[object] = []
+
+    def register() -> None:
+        gate.wait()
+        try:
+            results.append(register_item(hub, "registrar", d)[1])
+        except DomainError as exc:
+            results.append((exc.code, exc.status, bool(exc.message_zh)))
+
+    threads = [threading.Thread(target=register) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    won = [r for r in results if isinstance(r, int)]
+    assert len(results) == 6 and won
+    assert set(results) - set(won) <= {("concurrent_write", 409, True)}
+    with hub.transaction() as s:
+        stored = list(s.scalars(select(ItemDefinitionRow.version)
+                                .where(ItemDefinitionRow.code == "only_child_certificate")))
+    assert sorted(stored) == sorted(won)
