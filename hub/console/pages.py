@@ -13,6 +13,7 @@ from hub.console import actions, masking, queries, stats, svg
 from hub.console import levels as L
 from hub.console.web import (actor, bad_request, bp, hub, lang, now, page, parse_date,
                              requires)
+from hub.domain import delivery
 from hub.domain import states as S
 from hub.services import key_age
 
@@ -168,7 +169,7 @@ def deliveries() -> Any:
         tries = queries.attempts(s, [r["id"] for r in rows])
         members, types = queries.member_ids(s), queries.event_types(s)
     return page("deliveries.html", rows=rows, tries=tries, f=request.args, members=members,
-                types=types, states=("pending", "delivered", "dead"))
+                types=types, states=delivery.STATES)
 
 
 @bp.post("/deliveries/<int:delivery_id>/replay")
@@ -187,7 +188,7 @@ def replay_bulk() -> Any:
         raise bad_request("member", "choose a department", "请选择部门")
     since = _start(parse_date_form("since"))
     with hub().transaction() as s:
-        n = queries.count_deliveries(s, member=member, state="dead", since=since)
+        n = queries.count_deliveries(s, member=member, state=delivery.DEAD, since=since)
     if request.form.get("confirm") != "yes":
         return page("replay_count.html", member=member, since=request.form.get("since", ""),
                     count=n)

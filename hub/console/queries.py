@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, aliased
 from hub.console.levels import rank
 from hub.console.models import ConsoleAudit, ConsoleUser, ItemWarning, NoticeHandling
 from hub.domain import states as S
+from hub.domain.delivery import PENDING
 from hub.store.models import (
     CaseIssueRow, CaseItemHistoryRow, CaseItemRow, CaseRow, ContractVersion, Delivery,
     DeliveryAttempt, Event, ItemDefinitionRow, Member, Notice, RegistryAudit, WorkerHeartbeat,
@@ -394,7 +395,7 @@ def diagnostics(s: Session, now: datetime) -> dict[str, Any]:
                 "oldest_age_s": round((now - first).total_seconds(), 1) if first else None}
                for mid, n, first in s.execute(
                    select(Delivery.member_id, func.count(), func.min(Delivery.created_at))
-                   .where(Delivery.state == "pending").group_by(Delivery.member_id)
+                   .where(Delivery.state == PENDING).group_by(Delivery.member_id)
                    .order_by(Delivery.member_id))]
     return {"workers": beats, "backlog": backlog,
             "cases": int(s.scalar(select(func.count()).select_from(CaseRow)) or 0),

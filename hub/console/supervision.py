@@ -35,7 +35,8 @@ def check_deadlines(hub: Hub, now: datetime | None = None,
     snap = hub.snap()
     soon = L.due_soon_limit(today, snap.calendar, due_soon_days)
     raised = {lvl: 0 for lvl in L.LEVELS}
-    with hub.transaction() as s:
+    with hub.uow() as uow:
+        s = uow.session
         candidates = queries.warning_candidates(s, today, soon)
         for c in candidates:
             level = L.classify(today, c["promised_by"], c["statutory_by"], soon)
@@ -47,9 +48,11 @@ def check_deadlines(hub: Hub, now: datetime | None = None,
             except IntegrityError:
                 continue
             raised[level] += 1
+        if any(raised.values()):
+            uow.owes_push()  # the warnings go out to their departments right after commit
+        uow.commit()
     if any(raised.values()):
         log.info("deadline check %s: raised %s", today.isoformat(), raised)
-        hub.wake()
     return raised
 
 

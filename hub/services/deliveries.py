@@ -12,7 +12,7 @@ from hub.domain.delivery import BY_PUSH, DEAD, DELIVERED, PENDING, RetryPolicy
 from hub.messagelog import appender as message_log
 from hub.services import operations, outbox
 from hub.services.ack import Ack
-from hub.services.react import react
+from hub.services.receipts import ApplyReceipts
 from hub.store.deliveries import HOLD_WAIT_S, is_item_request, position, servable
 from hub.store.models import Delivery, DeliveryAttempt, Event, Member
 
@@ -99,38 +99,10 @@ def _delivered(hub: Hub, d: Delivery, now: datetime, how: str) -> None:
 
 
 def apply_receipts(hub: Hub, limit: int = 200, member: str | None = None) -> int:
-    """Apply delivered deliveries to their cases: an item request that reached its department
-    moves the item to delivered (and the merged status goes to HRSS). Rows are claimed with
-    SKIP LOCKED, so every worker process may run this side by side."""
-    snap = hub.snap()
-    now = outbox.utcnow()
-    deps = hub.deps
-    with hub.uow() as uow:
-        s = uow.session
-        q = (select(Delivery.id, Delivery.member_id, Event.type, Event.subject)
-             .join(Event, Event.seq == Delivery.event_seq)
-             .where(Delivery.receipt_pending.is_(True)).order_by(Delivery.id).limit(limit)
-             .with_for_update(skip_locked=True, of=Delivery))
-        if member is not None:
-            q = q.where(Delivery.member_id == member)
-        rows = s.execute(q).all()
-        if not rows:
-            return 0
-        changed: dict[str, Any] = {}
-        for _did, member_id, etype, subject in rows:
-            item = snap.item_for_request_type(etype)
-            if item is None or not subject:
-                continue
-            case = changed.get(subject) or uow.cases.get(subject, for_update=True)
-            if case is not None and case.mark_delivered(item["code"], now=now, by=member_id):
-                changed[subject] = case
-        for case in changed.values():
-            uow.cases.save(case)
-            react(uow, deps, case)
-        s.execute(update(Delivery).where(Delivery.id.in_([r[0] for r in rows]))
-                  .values(receipt_pending=False))
-        uow.commit()
-    return len(rows)
+    """Apply delivered item requests to their cases (``hub.services.receipts``); every worker
+    process may run this side by side."""
+    applied: int = hub.handle(ApplyReceipts(limit, member))
+    return applied
 
 
 # ----- push ------------------------------------------------------------------------------

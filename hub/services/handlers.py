@@ -6,10 +6,12 @@ from typing import Any
 
 from hub.services.ack import Ack, handle_ack
 from hub.services.publish import Publish, handle_publish
+from hub.services.receipts import ApplyReceipts, handle_apply_receipts
 
 Handler = Callable[..., Any]  # handle_x(command, uow, deps)
 
 HANDLERS: dict[type[Any], Handler] = {
     Publish: handle_publish,
     Ack: handle_ack,
+    ApplyReceipts: handle_apply_receipts,
 }

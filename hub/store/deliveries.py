@@ -149,3 +149,20 @@ def reset_for_replay(s: Session, ids: list[int], now: datetime) -> None:
         if m is not None and m.push_url is None:
             m.ack_xid, m.ack_cursor = min((m.ack_xid or 0, m.ack_cursor or 0),
                                           (xid, did - 1))
+
+
+def claim_receipts(s: Session, limit: int, member_id: str | None
+                   ) -> list[tuple[int, str, str, str | None]]:
+    """Delivered item requests still to be applied, claimed with SKIP LOCKED so that every
+    worker process may apply receipts side by side: (delivery id, member, type, subject)."""
+    q = (select(Delivery.id, Delivery.member_id, Event.type, Event.subject)
+         .join(Event, Event.seq == Delivery.event_seq)
+         .where(Delivery.receipt_pending.is_(True)).order_by(Delivery.id).limit(limit)
+         .with_for_update(skip_locked=True, of=Delivery))
+    if member_id is not None:
+        q = q.where(Delivery.member_id == member_id)
+    return [(int(r[0]), str(r[1]), str(r[2]), r[3]) for r in s.execute(q)]
+
+
+def clear_receipts(s: Session, ids: list[int]) -> None:
+    s.execute(update(Delivery).where(Delivery.id.in_(ids)).values(receipt_pending=False))

@@ -18,6 +18,7 @@ from hub.store.uow import (
     CaseRepository,
     DeliveryRepository,
     EventRepository,
+    Receipt,
     StoredEvent,
     UnitOfWork,
 )
@@ -156,6 +157,17 @@ class MemoryDeliveries(DeliveryRepository):
             self.staged_acks[member_id] = cursor
         return n
 
+
+    def claim_receipts(self, limit: int, member_id: str | None = None) -> list[Receipt]:
+        due = [d for d in self.store.deliveries
+               if self.staged_moves.get(d.id, d).receipt_pending
+               and (member_id is None or d.member_id == member_id)]
+        return [Receipt(d.id, d.member_id, d.event.type, d.event.subject) for d in due[:limit]]
+
+    def clear_receipts(self, delivery_ids: list[int]) -> None:
+        for d in self.store.deliveries:
+            if d.id in delivery_ids:
+                self.staged_moves.setdefault(d.id, copy.copy(d)).receipt_pending = False
 
     def _reschedule_pending(self, member_id: str, now: datetime) -> None:
         for d in [*self.store.deliveries, *self.staged]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Protocol, Self
@@ -26,6 +27,16 @@ from hub.messagelog import appender as message_log
 from hub.store import cases as case_rows
 from hub.store import deliveries as delivery_rows
 from hub.store.models import CaseIssueRow, CaseMember, Event
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """A delivered delivery whose meaning for its case is still to be applied."""
+
+    delivery_id: int
+    member_id: str
+    event_type: str
+    subject: str | None
 
 
 class StoredEvent(Protocol):
@@ -107,6 +118,14 @@ class DeliveryRepository(abc.ABC):
         """Mark the member's deliveries up to the feed position of ``cursor`` delivered and
         move its acknowledged position there; the number marked, or None when the cursor is
         beyond what the feed has served."""
+
+    @abc.abstractmethod
+    def claim_receipts(self, limit: int, member_id: str | None = None) -> list[Receipt]:
+        """Delivered item requests still to be applied to their cases, oldest first, taken
+        so that no other unit of work takes them at the same time."""
+
+    @abc.abstractmethod
+    def clear_receipts(self, delivery_ids: list[int]) -> None: ...
 
     @abc.abstractmethod
     def _reschedule_pending(self, member_id: str, now: datetime) -> None: ...
@@ -236,6 +255,13 @@ class SqlDeliveries(DeliveryRepository):
     def ack_up_to(self, member_id: str, cursor: int, now: datetime,
                   request_types: list[str]) -> int | None:
         return delivery_rows.ack_up_to(self.session, member_id, cursor, now, request_types)
+
+    def claim_receipts(self, limit: int, member_id: str | None = None) -> list[Receipt]:
+        return [Receipt(*row) for row in
+                delivery_rows.claim_receipts(self.session, limit, member_id)]
+
+    def clear_receipts(self, delivery_ids: list[int]) -> None:
+        delivery_rows.clear_receipts(self.session, delivery_ids)
 
     def _reschedule_pending(self, member_id: str, now: datetime) -> None:
         delivery_rows.reschedule_pending(self.session, member_id, now)

@@ -14,6 +14,7 @@ from hub.domain.errors import DomainError
 from hub.services.ack import Ack
 from hub.services.publish import publish, publish_with_warnings
 from hub.services.react import react
+from hub.services.receipts import ApplyReceipts
 from tests.unit.offline_hub import HUB, OfflineHub
 
 REQUEST = {d["code"]: d["request_type"] for d in contracts.items()}
@@ -187,3 +188,22 @@ def test_ack_marks_delivered_up_to_the_cursor_and_never_past_the_feed() -> None:
     status = [d for d in hub.store.deliveries if d.member_id == "hrss"]
     assert hub.handle(Ack("hrss", status[-1].id)) == 2
     assert not any(d.receipt_pending for d in status)  # status pushes change no case
+
+
+def test_applied_receipts_move_items_to_delivered_and_tell_hrss_once() -> None:
+    hub = OfflineHub()
+    cid = _apply(hub, "RT320400-20261125-0020")
+    community = next(d for d in hub.store.deliveries if d.member_id == "community")
+    health = next(d for d in hub.store.deliveries if d.member_id == "health")
+    hub.handle(Ack("community", community.id))
+    hub.handle(Ack("health", health.id))
+    assert hub.handle(ApplyReceipts(member="community")) == 1
+    case = hub.store.cases[cid]
+    assert case.items["socialized_management"].state == S.DELIVERED
+    assert case.items["only_child_certificate"].state == S.DISPATCHED  # not applied yet
+    assert hub.owed("hrss") == [STATUS, STATUS]
+    assert hub.handle(ApplyReceipts()) == 1
+    assert hub.store.cases[cid].items["only_child_certificate"].state == S.DELIVERED
+    assert hub.owed("hrss") == [STATUS, STATUS, STATUS]
+    assert hub.handle(ApplyReceipts()) == 0  # each receipt applies once
+    assert not any(d.receipt_pending for d in hub.store.deliveries)
