@@ -67,7 +67,7 @@ class Issue:
     detail: str = ""
 
     @classmethod
-    def of(cls, code: str, detail: str = "", **fill: str) -> "Issue":
+    def of(cls, code: str, detail: str = "", **fill: str) -> Issue:
         zh, en = CATALOGUE[code]
         return cls(code, zh.format(**fill)[:500], en.format(**fill)[:500],
                    mask_personal(detail)[:2000])

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -15,8 +16,8 @@ from hub.registry.catalog import Catalog, Snapshot
 from hub.security import keys
 from hub.security.keyring import HubKey, HubKeyRing
 from hub.store import migrate
-from hub.store.notify import notify
 from hub.store.db import make_engine, session_factory
+from hub.store.notify import notify
 
 
 @dataclass

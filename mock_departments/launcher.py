@@ -165,7 +165,7 @@ class Stack:
         }
 
     # ----- context manager -------------------------------------------------------------
-    def __enter__(self) -> "Stack":
+    def __enter__(self) -> Stack:
         try:
             self.start()
         except BaseException:
@@ -241,7 +241,7 @@ class Stack:
 
         try:
             _, hub = init_hub(Config.from_env(self.env))
-        except Exception as exc:  # noqa: BLE001 - reported with its cause, the stack stops
+        except Exception as exc:  # reported with its cause, the stack stops
             raise StackError(f"hub init failed: {type(exc).__name__}: {exc}") from exc
         try:
             for member, kw in self._members().items():

@@ -60,7 +60,7 @@ class NotEligible:
     message_en: str | None = None
 
     @classmethod
-    def parse(cls, spec: str) -> "NotEligible":
+    def parse(cls, spec: str) -> NotEligible:
         parts = spec.split(":", 2)
         if len(parts) < 2 or not parts[0] or not parts[1]:
             raise ValueError(f"--not-eligible expects ITEM:REASON_CODE[:MESSAGE_ZH], got {spec!r}")

@@ -4,9 +4,10 @@ from __future__ import annotations
 import os
 import threading
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -87,7 +88,7 @@ def _types(*keys_: str) -> list[str]:
 
 
 @pytest.fixture
-def make_member(hub: Hub):  # type: ignore[no-untyped-def]
+def make_member(hub: Hub):
     def make(member_id: str, publish: list[str] | None = None,
              subscribe: list[str] | None = None, push_url: str | None = None,
              suite: str = "intl") -> Member:

@@ -6,14 +6,15 @@ layer turns those into events and deliveries inside the same transaction.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Callable
+from typing import Any
 
 from hub.domain import states as S
+from hub.domain.clock import beijing_date, beijing_time
 from hub.domain.errors import DomainError, Problem
 from hub.domain.projection import project
-from hub.domain.workdays import beijing_date, beijing_time
 
 Definition = dict[str, Any]
 
@@ -96,7 +97,7 @@ class Case:
         by: str,
         event_id: str | None,
         deadline: DeadlineFn,
-    ) -> "Case":
+    ) -> Case:
         chosen = set(application.get("linked_items", []))
         items = {
             d["code"]: ItemStatus(code=d["code"], member=d["member"], updated_at=now)
@@ -148,11 +149,13 @@ class Case:
                     item.result = project(self.document, d.get("projection", {})) or None
                     self._move(item, S.COMPLETED, now=now, by=by, event_id=event_id)
         else:
-            refusal = approval.get("refusal_reason") or {"code": "refused", "message_zh": "不予批准"}
+            refusal = approval.get("refusal_reason") or {
+                "code": "refused", "message_zh": "不予批准"}
+            why_en = refusal.get("message_en", refusal.get("code", ""))
             reason = {
                 "code": "approval_refused",
                 "message_zh": f"退休审批未通过：{refusal.get('message_zh', '')}",
-                "message_en": f"retirement approval refused: {refusal.get('message_en', refusal.get('code', ''))}",
+                "message_en": f"retirement approval refused: {why_en}",
             }
             for code, item in self.items.items():
                 d = defs.get(code, {})
@@ -380,7 +383,7 @@ def _iso(dt: datetime | None) -> str:
     """Times in the status people see: Beijing time with its offset (full precision, so the
     entrance platform can still order two updates within a second)."""
     if dt is None:
-        return datetime.min.isoformat()
+        return "0001-01-01T00:00:00"  # sorts before every real time
     return beijing_time(dt).isoformat()
 
 

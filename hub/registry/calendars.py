@@ -12,14 +12,15 @@ import datetime
 import logging
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
 import contracts
 from hub.domain import arrangement
 from hub.domain import states as S
+from hub.domain.clock import beijing_date
 from hub.domain.errors import DomainError, Problem
-from hub.domain.workdays import Arrangement, WorkingCalendar, beijing_date
+from hub.domain.workdays import Arrangement, WorkingCalendar
 from hub.services.outbox import iso, utcnow
 from hub.store.models import CaseItemHistoryRow, CaseItemRow, CaseRow, Notice, WorkingCalendarRow
 
@@ -132,7 +133,7 @@ def recompute(hub: Hub, year: int | None, *, by: str, chunk: int = 200) -> dict[
     cal = snap.calendar
     label = cal.arrangement(year).source if year is not None and cal.knows(year) else "current"
     closed_items = [S.WAITING, *sorted(S.FINAL)]
-    cond = CaseItemRow.deadline_note.is_not(None)
+    cond: ColumnElement[bool] = CaseItemRow.deadline_note.is_not(None)
     if year is not None:
         first, last = datetime.date(year, 1, 1), datetime.date(year, 12, 31)
         cond = or_(cond, (CaseItemRow.clock_started_on <= last)

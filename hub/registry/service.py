@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import copy
 import re
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import jsonschema_rs
 from jsonschema import Draft202012Validator
@@ -21,11 +22,24 @@ import contracts
 from hub.bootstrap import Hub
 from hub.domain.errors import DomainError, Problem
 from hub.registry import compat, vetting
-from hub.registry.catalog import (ACTIVE, DEPRECATED, RETIRED, Snapshot, explainer_class,
-                                  request_type, split_id)
+from hub.registry.catalog import (
+    ACTIVE,
+    DEPRECATED,
+    RETIRED,
+    Snapshot,
+    explainer_class,
+    request_type,
+    split_id,
+)
 from hub.services.outbox import iso, utcnow
-from hub.store.models import (ContractStatus, ContractVersion, ItemDefinitionRow, Member,
-                              RegistryAudit, SubjectConfig)
+from hub.store.models import (
+    ContractStatus,
+    ContractVersion,
+    ItemDefinitionRow,
+    Member,
+    RegistryAudit,
+    SubjectConfig,
+)
 
 SUBJECT = re.compile(r"^[a-z][a-z0-9-]{1,62}$")
 ITEM_DEFINITION = contracts.schema_id("item-definition")
@@ -123,9 +137,10 @@ def _content(schema: dict[str, Any]) -> dict[str, Any]:
     return {"$schema": vetting.DIALECT, **{k: v for k, v in schema.items() if k != "$id"}}
 
 
-def _registry_with(snap: Snapshot, schema_id: str, schema: dict[str, Any]) -> Registry:
-    return snap.registry.with_resource(
+def _registry_with(snap: Snapshot, schema_id: str, schema: dict[str, Any]) -> Registry[Any]:
+    registry: Registry[Any] = snap.registry.with_resource(
         schema_id, Resource.from_contents(schema, default_specification=DRAFT202012))
+    return registry
 
 
 def _lookup(registry: Registry) -> Any:

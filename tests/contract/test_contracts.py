@@ -661,7 +661,7 @@ def test_item_contracts_resolve_and_projection_yields_a_valid_payload(code: str)
     assert d["payload_contract"] == contracts.schema_id(f"{dashed}-request")
     assert d["payload_contract"] in known
     case = case_document()
-    for target, source in d["projection"].items():
+    for _target, source in d["projection"].items():
         pointer_get(case, source)  # raises if the source is missing from a full case
         if d["trigger"] == "accepted":
             assert not source.startswith("/approval"), f"{code} runs before approval: {source}"

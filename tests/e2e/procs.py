@@ -26,13 +26,15 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
-from typing import IO, Any, Iterator
+from typing import IO, Any
 
 import requests
+
+from hub.domain.clock import beijing_today
 
 ROOT = Path(__file__).resolve().parents[2]
 from tests.conftest import PG_URL  # noqa: E402 - one place names the test server
@@ -86,7 +88,7 @@ class Procs:
     kills: list[tuple[float, str]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def __enter__(self) -> "Procs":
+    def __enter__(self) -> Procs:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         return self
 
@@ -393,7 +395,7 @@ _case_serial = iter(range(10**9))
 def case_ids(n: int, tag: str) -> list[str]:
     """``n`` distinct case ids, unique across tests of one session (tag: one digit 1-9)."""
     base = (os.getpid() % 97) * 1000
-    return [f"RT320400-{date.today():%Y%m%d}-{tag}{(base + next(_case_serial)) % 100000:05d}"
+    return [f"RT320400-{beijing_today():%Y%m%d}-{tag}{(base + next(_case_serial)) % 100000:05d}"
             f"{i:05d}" for i in range(n)]
 
 
@@ -694,7 +696,7 @@ class Receiver:
     def push_url(self, member: str) -> str:
         return f"{self.url}/push/{member}"
 
-    def start(self) -> "Receiver":
+    def start(self) -> Receiver:
         self.proc = self.procs.spawn(self.name, [
             sys.executable, "-m", "tests.e2e.procs", "receiver", "--port", str(self.port),
             "--db", str(self.db_path), "--hub", self.hub_url])
@@ -852,7 +854,6 @@ def receiver_app(db_path: str, hub_url: str) -> Any:
 
 def _receiver_main(argv: list[str]) -> int:
     import logging
-
     import socket
 
     from werkzeug.serving import WSGIRequestHandler, make_server
