@@ -53,7 +53,7 @@ from hub.client import HubClient, HubHTTPError, make_event
 
 log = logging.getLogger("adapter")
 
-CANCELLED_TYPE = "cn.gov.js.retirement.item.cancelled.v1"
+CANCELLED_TYPE = contracts.event_type("item_cancelled")
 RETRY_SCHEDULE = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 
 

@@ -165,6 +165,15 @@ def codes(name: str) -> list[str]:
     return list(_code_def(name)["enum"])
 
 
+def code(name: str, value: str) -> str:
+    """`value` if the code list `name` holds it, else `KeyError`: a module naming a code
+    (`RECEIVED = contracts.code("progress_status", "received")`) fails at import when the
+    contracts no longer define it, instead of speaking a word nobody else knows."""
+    if value not in _code_def(name)["enum"]:
+        raise KeyError(f"{value!r} is not in the {name} code list")
+    return value
+
+
 def labels(name: str) -> dict[str, dict[str, str]]:
     """`{code: {"zh": ..., "en": ...}}` for one code list."""
     return copy.deepcopy(_code_def(name)["x-labels"])
@@ -205,6 +214,30 @@ def event_type(key: str) -> str:
         if e["key"] == key:
             return str(e["type"])
     raise KeyError(key)
+
+
+def event_schema(key: str) -> str:
+    """The `dataschema` of an event key's payload."""
+    for e in _events():
+        if e["key"] == key:
+            return str(e["dataschema"])
+    raise KeyError(key)
+
+
+@cache
+def _request_type_form() -> str:
+    """The form of an item's request event type, read off the shipped definitions (each
+    names its item, dashed, in the same place); they must agree on one form."""
+    forms: set[str] = {d["request_type"].replace(f".{d['code'].replace('_', '-')}.", ".{item}.", 1)
+             for d in _items() if d.get("request_type")}
+    if len(forms) != 1 or "{item}" not in next(iter(forms)):
+        raise ValueError(f"the shipped items disagree on the request type form: {forms}")
+    return forms.pop()
+
+
+def request_type(item_code: str) -> str:
+    """The CloudEvents `type` that carries a linked item's request to its department."""
+    return _request_type_form().format(item=item_code.replace("_", "-"))
 
 
 def event_by_type(type_: str) -> dict[str, Any] | None:

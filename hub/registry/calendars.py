@@ -154,7 +154,7 @@ def recompute(hub: Hub, year: int | None, *, by: str, chunk: int = 200) -> dict[
                 for code, it in case.items.items():
                     if it.clock_started_on is None and it.state != S.WAITING:
                         it.clock_started_on = _clock_start(s, cid, code)
-                changed = case.recompute_deadlines(snap.items, cal.deadline, year=year,
+                changed = case.recompute_deadlines(snap.definitions, cal.deadline, year=year,
                                                    calendar=label, now=now, by=by)
                 if changed:
                     case_store.save(s, case)

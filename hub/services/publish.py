@@ -225,5 +225,5 @@ def react(hub: Hub, s: Session, case: C.Case) -> None:
             status_changed = True
     if status_changed:
         outbox.emit(s, hub.config.hub_member_id, snap.event_type("case_status_changed"), case.id,
-                    case.status_document(snap.items), [hub.config.hrss_member_id], now,
+                    case.status_document(snap.definitions), [hub.config.hrss_member_id], now,
                     dataschema=snap.current_schema("case_status_changed"), known=snap.members)

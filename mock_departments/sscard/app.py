@@ -83,7 +83,7 @@ def create_app(cfg: Config) -> Flask:
                 return {"status": "duplicate"}, 200
             seen.add(ev["id"])
             cfg.received.append(ev["id"])
-        if ev["type"].endswith(".requested.v1"):
+        if ev["type"] == contracts.request_type(cfg.item_code):
             validator = contracts.validator_class()
             registry_schema = contract(ev["dataschema"])
             errors = [e.message for e in validator(registry_schema).iter_errors(ev["data"])]

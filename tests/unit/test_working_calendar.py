@@ -14,6 +14,7 @@ from hub.domain import arrangement
 from hub.domain.case import Case
 from hub.domain.clock import beijing_date, beijing_iso
 from hub.domain.errors import DomainError
+from hub.domain.items import ItemDefinition
 from hub.domain.workdays import (
     UnknownHolidayYear,
     WorkingCalendar,
@@ -79,8 +80,8 @@ def test_clock_started_on_a_non_working_day_starts_on_the_next_working_day():
     assert cal.deadline(D(2026, 10, 3), 0) == D(2026, 10, 8)
 
 
-def _definitions() -> list[dict]:  # type: ignore[type-arg]
-    return contracts.items()
+def _definitions() -> list[ItemDefinition]:
+    return [ItemDefinition.parse(d) for d in contracts.items()]
 
 
 def _open(at: datetime.datetime, cal: WorkingCalendar) -> Case:
