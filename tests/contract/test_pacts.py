@@ -47,8 +47,8 @@ from mock_departments.common import event_id
 from mock_departments.hrss.app import create_app as create_hrss
 from mock_departments.hrss.people import PEOPLE, build_application, decide
 from mock_departments.simple_department import Department
-from tests.conftest import Member
 from tests.contract.conftest import Scenario, SigningProxy
+from tests.support.members import Member
 
 PROVIDER = "retirement-hub"
 DEPARTMENTS = {"community": "socialized_management", "hpf": "hpf_withdrawal",

@@ -43,7 +43,8 @@ from hub.http.openapi import document
 from hub.security import keys
 from hub.security.signing import HubAuth
 from hub.services.members import add_member
-from tests.conftest import LiveServer, Member, case_id
+from tests.support.members import Member, case_id
+from tests.support.servers import LiveServer
 
 MAX_EXAMPLES = int(os.environ.get("HUB_SCHEMATHESIS_EXAMPLES", "50"))
 CHECKS = [st_checks.not_a_server_error, st_checks.status_code_conformance,

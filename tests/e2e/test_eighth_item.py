@@ -23,7 +23,7 @@ from hub.security import keys
 from hub.services.members import add_member
 from hub.worker import Worker
 from mock_departments.launcher import free_port
-from tests.conftest import case_id
+from tests.support.members import case_id
 
 pytestmark = pytest.mark.e2e
 JSON = "application/json"

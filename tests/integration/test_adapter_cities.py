@@ -16,7 +16,7 @@ from adapters import community, health, hpf, medical
 from adapters.cli import Running, build
 from adapters.hpf import signing
 from adapters.routing import RoutingTable
-from tests.conftest import LiveServer
+from tests.support.servers import LiveServer
 
 UNITS = {"hpf": hpf.UNIT, "medical": medical.UNIT, "health": health.UNIT,
          "community": community.UNIT}

@@ -17,8 +17,8 @@ from hub.security import keys
 from hub.services.members import add_member
 from hub.store import cases as case_store
 from hub.worker import Worker
-from tests.conftest import case_id
 from tests.integration.test_operations import wait_until
+from tests.support.members import case_id
 
 UTC = datetime.UTC
 D = datetime.date

@@ -9,7 +9,7 @@ from sqlalchemy import select
 import contracts
 from hub.client import HubHTTPError
 from hub.store.models import Delivery
-from tests.conftest import case_id
+from tests.support.members import case_id
 
 
 def _status_events(client, cid):

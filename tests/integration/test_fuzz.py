@@ -28,7 +28,7 @@ from hub.http.openapi import document
 from hub.security import keys
 from hub.security.signing import HubAuth
 from hub.services.members import add_member
-from tests.conftest import Member
+from tests.support.members import Member
 
 EXAMPLES = int(os.environ.get("HUB_FUZZ_EXAMPLES", "1500"))
 OPERATIONS = sorted((method.upper(), path) for path, ops in document()["paths"].items()

@@ -13,7 +13,7 @@ from hub.client import make_event
 from hub.security import keys
 from hub.security.signing import sign_headers
 from hub.store.models import Event, Member
-from tests.conftest import case_id
+from tests.support.members import case_id
 
 CE = "application/cloudevents+json"
 BATCH = "application/cloudevents-batch+json"

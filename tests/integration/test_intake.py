@@ -9,7 +9,7 @@ from sqlalchemy import select
 import contracts
 from hub.client import HubHTTPError, make_event
 from hub.store.models import CaseRow, Event
-from tests.conftest import case_id
+from tests.support.members import case_id
 
 X_ID = "32040219660515005X"  # born 1966-05, male, like the example applicant
 

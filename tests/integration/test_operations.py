@@ -13,8 +13,8 @@ import contracts
 from hub.client import HubHTTPError
 from hub.store.models import Delivery, DeliveryAttempt, Member
 from hub.worker import Worker
-from tests.conftest import case_id
 from tests.integration.receiver import Receiver
+from tests.support.members import case_id
 
 
 def wait_until(check: Callable[[], Any], timeout: float = 10) -> Any:

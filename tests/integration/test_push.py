@@ -9,8 +9,8 @@ import contracts
 from hub.security import keys
 from hub.store.models import Delivery, DeliveryAttempt
 from hub.worker import Worker
-from tests.conftest import case_id
 from tests.integration.receiver import Receiver
+from tests.support.members import case_id
 
 
 def test_push_goes_out_after_commit_and_retries_with_the_same_id(hub, live_hub, make_member):

@@ -10,7 +10,7 @@ import contracts
 from hub.client import HubHTTPError
 from hub.security import keys
 from hub.services.members import add_member
-from tests.conftest import case_id
+from tests.support.members import case_id
 
 JSON = "application/json"
 

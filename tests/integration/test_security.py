@@ -16,7 +16,7 @@ import contracts
 from hub.client import make_event
 from hub.security import keys
 from hub.security.signing import TAG, sign_headers
-from tests.conftest import case_id
+from tests.support.members import case_id
 
 CE = "application/cloudevents+json"
 
@@ -165,7 +165,7 @@ def hub_with(hub_config):
     """A second hub process on the same database with other settings, served over HTTP."""
     from hub.bootstrap import init
     from hub.http.app import create_app
-    from tests.conftest import LiveServer
+    from tests.support.servers import LiveServer
 
     started = []
 

@@ -29,7 +29,8 @@ from hub.security.jwks import HubKeys
 from hub.security.signing import NonceCache, verify_request
 from hub.services.members import add_member
 from hub.worker import Worker
-from tests.conftest import LiveServer, case_id
+from tests.support.members import case_id
+from tests.support.servers import LiveServer
 
 DISTID = "1234567812345678"
 CE = "application/cloudevents+json"

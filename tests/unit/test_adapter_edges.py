@@ -35,7 +35,7 @@ from adapters.issues import ConversionError
 from adapters.medical import convert as medical_convert
 from adapters.routing import RoutingTable
 from adapters.state import State
-from tests.conftest import LiveServer
+from tests.support.servers import LiveServer
 from tests.unit.test_adapter_engine import FakeHub
 
 BOM = "\ufeff"
