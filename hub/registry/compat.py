@@ -37,6 +37,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, NamedTuple
 from urllib.parse import unquote, urldefrag, urljoin
 
+from hub.domain.projection import unescape
+
 __all__ = [
     "DEFAULT_MODE",
     "MODES",
@@ -402,7 +404,7 @@ def _fragment(doc: Any, fragment: str) -> Any:
         return found
     node = doc
     for raw in fragment[1:].split("/"):
-        part = unquote(raw).replace("~1", "/").replace("~0", "~")
+        part = unescape(unquote(raw))
         node = node[int(part)] if isinstance(node, list) else node[part]
     return node
 

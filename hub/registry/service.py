@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 import contracts
 from hub.bootstrap import Hub
 from hub.domain.errors import DomainError, Problem
+from hub.domain.projection import unescape
 from hub.registry import compat, vetting
 from hub.registry.catalog import (
     ACTIVE,
@@ -296,7 +297,7 @@ def _schema_has(snap: Snapshot, node: Any, tokens: list[str], base: str, depth: 
 
 
 def _case_document_has(snap: Snapshot, pointer: str) -> bool:
-    tokens = [t.replace("~1", "/").replace("~0", "~") for t in pointer.lstrip("/").split("/")]
+    tokens = [unescape(t) for t in pointer.lstrip("/").split("/")]
     if tokens in (["case_id"], ["city_code"]):
         return True
     roots = {"application": "application_submitted", "approval": "approval_decided"}
