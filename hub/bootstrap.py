@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from hub.config import Config
 from hub.domain.items import ItemDefinition
 from hub.domain.retirement import RetirementRules
+from hub.messagelog import appender as message_log
 from hub.registry.catalog import Catalog, Snapshot
 from hub.security import keys
 from hub.security.keyring import HubKey, HubKeyRing
@@ -103,6 +104,7 @@ def bootstrap(config: Config | None = None, *, create: bool = True) -> Hub:
     keyring = HubKeyRing(config.key_dir, distid=config.sm2_distid)
     keyring.refresh(force=True)
     sessions = session_factory(engine)
+    message_log.attach(sessions)  # leaves are appended as each transaction commits
     return Hub(
         config=config,
         engine=engine,

@@ -641,5 +641,11 @@ def render_case(doc: dict[str, Any]) -> None:
         Console().print(it)
 
 
+from hub.messagelog.cli import archive_group, log_group  # noqa: E402 - needs main
+
+main.add_command(log_group)
+main.add_command(archive_group)
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

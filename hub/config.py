@@ -45,6 +45,12 @@ class Config:
     inline_receipts: int = 20
     worker_poll_s: float = 2.0
     run_worker: bool = True
+    log_origin: str = "retirement-hub.js.gov.cn/log"
+    log_checkpoint_s: float = 60.0        # sign a checkpoint at least this often (when it grew)
+    log_checkpoint_leaves: int = 1000     # ... or as soon as this many leaves are unsigned
+    log_checkpoint_stale_s: float = 600.0  # an unsigned, growing log older than this: a notice
+    archive_dir: Path = DEFAULT_VAR / "archive"
+    archive_after_days: float = 365.0     # closed cases older than this leave the hot tables
     retirement_rules: Mapping[str, Any] = field(default_factory=dict)
     sm2_distid: str = "1234567812345678"  # SM2 distinguishing identifier (GM/T 0009 default)
     key_max_age_days: float = 365.0  # a hub key older than this is due for rotation
@@ -106,6 +112,12 @@ class Config:
             "HUB_KEY_NOTICE_DAYS": ("key_notice_days", float),
             "HUB_CALENDAR_WARN_FROM": ("calendar_warn_from", str),
             "HUB_SIGNATURE_WINDOW_S": ("signature_window_s", int),
+            "HUB_LOG_ORIGIN": ("log_origin", str),
+            "HUB_LOG_CHECKPOINT_S": ("log_checkpoint_s", float),
+            "HUB_LOG_CHECKPOINT_LEAVES": ("log_checkpoint_leaves", int),
+            "HUB_LOG_CHECKPOINT_STALE_S": ("log_checkpoint_stale_s", float),
+            "HUB_ARCHIVE_DIR": ("archive_dir", Path),
+            "HUB_ARCHIVE_AFTER_DAYS": ("archive_after_days", float),
         }
         for var, (name, conv) in simple.items():
             if var in env:

@@ -13,6 +13,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import select
 
 from hub.bootstrap import Hub
+from hub.messagelog import archive as log_archive
+from hub.messagelog import checkpoints as log_checkpoints
 from hub.security.signing import HubAuth
 from hub.services import deliveries, members, operations, retry
 from hub.store.db import OUTAGE, unavailable
@@ -144,9 +146,16 @@ class Worker:
                                seconds=max(1.0, self.hub.config.heartbeat_stale_s / 3),
                                id="heartbeat", max_instances=1, coalesce=True,
                                next_run_time=datetime.now(UTC))
-        self.scheduler.add_job(self._calendar_job, "interval", seconds=600, id="calendar-watch",
+        # jobs that touch the database pause with the others while it is away
+        self.scheduler.add_job(self._guarded(self._calendar_job), "interval", seconds=600,
+                               id="calendar-watch",
                                max_instances=1, coalesce=True,
                                next_run_time=datetime.now(UTC))
+        self.scheduler.add_job(self._guarded(lambda: log_checkpoints.tick(self.hub)), "interval",
+                               seconds=max(1.0, min(self.hub.config.log_checkpoint_s, 10.0)),
+                               id="log-checkpoint", max_instances=1, coalesce=True)
+        self.scheduler.add_job(self._guarded(lambda: log_archive.run(self.hub)), "interval",
+                               hours=6, id="archive-closed-cases", max_instances=1, coalesce=True)
         self.hub.on_commit(self.wake)
         self.scheduler.start()
         if self.hub.engine.dialect.name == "postgresql":
@@ -156,10 +165,7 @@ class Worker:
     def _calendar_job(self) -> None:
         from hub.registry import calendars
 
-        try:
-            calendars.watch(self.hub)
-        except Exception:
-            log.exception("calendar watch failed")
+        calendars.watch(self.hub)
 
     def stop(self) -> None:
         self._stopping.set()

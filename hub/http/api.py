@@ -51,7 +51,7 @@ def post_events() -> Response:
                    f"Content-Type must be {STRUCTURED} or {BATCH}",
                    f"Content-Type 必须为 {STRUCTURED} 或 {BATCH}", status=415)
     out = publish.publish_with_warnings(hub_of_app(), g.member_id, _parse_json(),
-                                       batch=ctype == BATCH)
+                                       batch=ctype == BATCH, keyid=g.keyid)
     resp = _json({"receipts": [r.to_dict() for r in out.receipts]}, 202)
     if out.warnings:
         # RFC 9745 Deprecation (the contract is deprecated now) plus a readable note.

@@ -13,7 +13,7 @@ from hub.bootstrap import Hub, bootstrap
 from hub.config import Config
 from hub.domain.errors import DomainError
 from hub.services import operations
-from hub.http import admin, api, metrics, registry
+from hub.http import admin, api, log as message_log, metrics, registry
 from hub.http.openapi import document as openapi_document
 from hub.http.problems import from_domain, problem
 from hub.store.db import OUTAGE, unavailable
@@ -46,6 +46,7 @@ def create_app(config: Config | None = None, hub: Hub | None = None) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(registry.bp)
+    app.register_blueprint(message_log.bp)
 
     @app.get("/.well-known/jwks.json")
     def jwks() -> Response:

@@ -9,6 +9,7 @@ from sqlalchemy import case, func, select
 
 from hub.bootstrap import Hub
 from hub.services import key_age
+from hub.messagelog.metrics import LogCollector
 from hub.services.outbox import utcnow
 from hub.store.models import Delivery
 
@@ -98,4 +99,5 @@ def render(hub: Hub) -> bytes:
     registry.register(DeliveryCollector(hub))  # type: ignore[arg-type]
     registry.register(KeyAgeCollector(hub))  # type: ignore[arg-type]
     registry.register(CalendarCollector(hub))  # type: ignore[arg-type]
+    registry.register(LogCollector(hub))  # type: ignore[arg-type]
     return generate_latest(registry)

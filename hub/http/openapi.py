@@ -102,6 +102,36 @@ def document() -> dict[str, Any]:
                         "warnings": {"type": "array", "description": "accepted, but worth a "
                                      "look (code, path, message, message_zh)",
                                      "items": OPEN}}}}}},
+                "Checkpoint": {
+                    "type": "object",
+                    "required": ["origin", "size", "root_hash", "time", "keyid", "signature", "note"],
+                    "description": "The hub's signed statement of the message log (RFC 9162 tree). "
+                                   "The Ed25519 signature (base64) covers `note`: origin, size, "
+                                   "root hash (base64) and time, one per line.",
+                    "properties": {
+                        "origin": {"type": "string"}, "size": {"type": "integer", "minimum": 0},
+                        "root_hash": {"type": "string"}, "time": {"type": "string"},
+                        "keyid": {"type": "string"}, "signature": {"type": "string"},
+                        "note": {"type": "string"},
+                        "cosignatures": {"type": "array", "items": {"type": "object"}}}},
+                "InclusionProof": {
+                    "type": "object",
+                    "required": ["leaf_index", "leaf", "tree_size", "proof", "checkpoint"],
+                    "properties": {
+                        "leaf_index": {"type": "integer"},
+                        "leaf": {"type": "string", "description": "the leaf's canonical JSON"},
+                        "tree_size": {"type": "integer"},
+                        "proof": {"type": "array", "items": {"type": "string"},
+                                  "description": "base64 hashes, nearest sibling first"},
+                        "checkpoint": {"$ref": "#/components/schemas/Checkpoint"}}},
+                "ConsistencyProof": {
+                    "type": "object", "required": ["from", "to", "from_root", "to_root", "proof"],
+                    "properties": {
+                        "from": {"type": "integer"}, "to": {"type": "integer"},
+                        "from_root": {"type": "string"}, "to_root": {"type": "string"},
+                        "proof": {"type": "array", "items": {"type": "string"}},
+                        "checkpoints": {"type": "array",
+                                        "items": {"$ref": "#/components/schemas/Checkpoint"}}}},
                 "Feed": {"type": "object", "required": ["items", "next_cursor", "has_more"],
                          "properties": {
                              "items": {"type": "array", "items": {"type": "object", "properties": {
@@ -219,6 +249,54 @@ def document() -> dict[str, Any]:
                                 "schema": {"type": "string"}}],
                 "responses": {"200": _json("CaseStatus", "each item's state, history, reasons, deadlines"),
                               "404": _problem("no such case, or the caller takes no part in it"),
+                              **AUTH_ERRORS}}},
+            "/v1/log/checkpoints/latest": {"get": {
+                "summary": "The latest signed checkpoint of the message log", "security": SIGNED,
+                "responses": {"200": _json("Checkpoint", "the checkpoint"), **AUTH_ERRORS}}},
+            "/v1/log/checkpoints/{size}": {"get": {
+                "summary": "The signed checkpoint of a given tree size", "security": SIGNED,
+                "parameters": [{"name": "size", "in": "path", "required": True,
+                                "schema": {"type": "integer", "minimum": 0,
+                                           "maximum": 2**63 - 1}}],
+                "responses": {"200": _json("Checkpoint", "the checkpoint"),
+                              "404": _problem("no checkpoint of that size"), **AUTH_ERRORS}}},
+            "/v1/log/checkpoints/{size}/cosignatures": {"post": {
+                "summary": "A witness co-signs a checkpoint (its signature over the same note)",
+                "security": SIGNED,
+                "parameters": [{"name": "size", "in": "path", "required": True,
+                                "schema": {"type": "integer", "minimum": 0,
+                                           "maximum": 2**63 - 1}}],
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["signature"], "properties": {
+                        "signature": {"type": "string",
+                                      "description": "base64 Ed25519 signature of `note`, "
+                                                     "by the key signing this request"}}}}}},
+                "responses": {"200": _json("Checkpoint", "the checkpoint with its co-signatures"),
+                              "400": _problem("malformed JSON"),
+                              "404": _problem("no checkpoint of that size"),
+                              "422": _problem("missing signature, or it does not verify"),
+                              **AUTH_ERRORS}}},
+            "/v1/log/inclusion": {"get": {
+                "summary": "Proof that an event the caller published or was sent is in the log",
+                "security": SIGNED,
+                "parameters": [{"name": "event", "in": "query", "required": True,
+                                "schema": {"type": "string", "minLength": 1, "maxLength": 200}}],
+                "responses": {"200": _json("InclusionProof", "leaf, proof and checkpoint"),
+                              "400": _problem("missing or over-long event id"),
+                              "404": _problem("no such event visible to the caller, not logged, "
+                                              "or in no signed checkpoint"),
+                              **AUTH_ERRORS}}},
+            "/v1/log/consistency": {"get": {
+                "summary": "Proof that the log of size `to` extends the log of size `from`",
+                "security": SIGNED,
+                "parameters": [
+                    {"name": "from", "in": "query", "required": True,
+                     "schema": {"type": "integer", "minimum": 0}},
+                    {"name": "to", "in": "query", "required": True,
+                     "schema": {"type": "integer", "minimum": 0}}],
+                "responses": {"200": _json("ConsistencyProof", "the proof and both roots"),
+                              "400": _problem("missing or non-integer sizes"),
+                              "422": _problem("'from' exceeds 'to', or 'to' exceeds the log"),
                               **AUTH_ERRORS}}},
             "/.well-known/jwks.json": {"get": {
                 "summary": "The hub's public keys (Ed25519 as RFC 8037 OKP, SM2 as EC/SM2)",

@@ -88,7 +88,7 @@ class MemberInfo:
 
 @dataclass
 class Snapshot:
-    revision: int
+    revision: tuple[int, int]
     schemas: dict[str, dict[str, Any]]
     states: dict[str, str]
     configs: dict[str, str]
@@ -210,13 +210,18 @@ class Catalog:
             self._snap = None
 
     @staticmethod
-    def _revision(s: Session) -> int:
+    def _revision(s: Session) -> tuple[int, int]:
+        """The audit log's highest id and its row count. The id alone is not enough: ids come
+        from a sequence at insert, so on PostgreSQL a change that commits late with a lower id
+        would not move the maximum, and the change would stay unseen until the next one."""
         from hub.store.models import RegistryAudit
 
-        return int(s.scalar(select(func.max(RegistryAudit.id))) or 0)
+        top, count = s.execute(select(func.max(RegistryAudit.id), func.count())
+                               .select_from(RegistryAudit)).one()
+        return int(top or 0), int(count or 0)
 
     @staticmethod
-    def _load(s: Session, revision: int) -> Snapshot:
+    def _load(s: Session, revision: tuple[int, int]) -> Snapshot:
         from hub.security.keys import public_from_pem
         from hub.store.models import (
             ContractStatus,

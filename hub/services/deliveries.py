@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from hub.bootstrap import Hub
 from hub.domain.errors import DomainError, Problem
+from hub.messagelog import appender as message_log
 from hub.services import operations, outbox, retry
 from hub.services.publish import react
 from hub.store import cases as case_store
@@ -172,6 +173,7 @@ def ack(hub: Hub, member_id: str, cursor: int) -> dict[str, Any]:
                     latency_ms=_ms_since_created(s, now))
             .execution_options(synchronize_session=False))
         acked = int(getattr(res, "rowcount", 0) or 0)
+        message_log.note_acked(s, member_id, now, done, pos)
         if pos > done:
             member.ack_xid, member.ack_cursor = pos
     if acked and acked <= hub.config.inline_receipts:
@@ -325,5 +327,7 @@ def record_attempt(hub: Hub, delivery_id: int, *, status: int | None, duration_m
             operations.disable_endpoint(s, d.member_id, f"410 Gone from push URL (delivery {d.id})",
                                         now)
         state = d.state
+        if state in ("delivered", "dead"):
+            message_log.note_outcome(s, d.id, state, "push")
     # no wake-up here: the worker that pushed applies the receipt on its next round
     return state

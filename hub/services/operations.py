@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from hub.bootstrap import Hub
 from hub.domain.errors import DomainError
 from hub.services import key_age
+from hub.messagelog import appender as message_log
 from hub.services.outbox import iso, utcnow
 from hub.store.models import Delivery, DeliveryAttempt, Event, Member, Notice, WorkerHeartbeat
 
@@ -135,6 +136,7 @@ def replay(hub: Hub, *, delivery_id: int | None = None, member: str | None = Non
             s.execute(update(Delivery).where(Delivery.id.in_(part)).values(
                 state="pending", attempts=0, next_attempt_at=now, lease_until=None,
                 claimed_by=None, delivered_at=None, delivered_by=None))
+            message_log.note_replayed(s, part)
             # the feed's order is (feed_xid, id): step back to just before the first one
             first: dict[str, tuple[int, int]] = {}
             for mid, xid, did in s.execute(select(Delivery.member_id, Delivery.feed_xid,

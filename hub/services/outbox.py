@@ -8,6 +8,7 @@ from typing import Any, Iterable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hub.messagelog import appender as message_log
 from hub.services.envelope import digest
 from hub.store.models import CaseMember, Delivery, Event
 
@@ -52,6 +53,7 @@ def store_event(session: Session, env: dict[str, Any], *, received_at: datetime,
         digest=fingerprint or digest(env), received_at=received_at,
     )
     session.add(row)
+    message_log.note_event(session, row)
     return row
 
 

@@ -13,6 +13,7 @@ from hub.domain import idnumber
 from hub.domain.rules import application_warnings
 from hub.domain.errors import DomainError, Problem
 from hub.domain.projection import project
+from hub.messagelog import appender as message_log
 from hub.services import outbox
 from hub.services.envelope import IncomingEvent, check_envelope, digest, rule_problems, schema_problems
 from hub.store import cases as case_store
@@ -51,7 +52,8 @@ def publish(hub: Hub, member_id: str, payload: Any, *, batch: bool) -> list[Rece
     return publish_with_warnings(hub, member_id, payload, batch=batch).receipts
 
 
-def publish_with_warnings(hub: Hub, member_id: str, payload: Any, *, batch: bool) -> Published:
+def publish_with_warnings(hub: Hub, member_id: str, payload: Any, *, batch: bool,
+                          keyid: str | None = None) -> Published:
     """Validate every event, then store and route them all or none."""
     events = payload if batch else [payload]
     if batch and (not isinstance(payload, list) or not payload):
@@ -89,6 +91,7 @@ def publish_with_warnings(hub: Hub, member_id: str, payload: Any, *, batch: bool
              for ev in incoming if ev.envelope.get("type") == application}
     rows: list[tuple[Event, bool]] = []
     with hub.transaction() as s:
+        message_log.note_signer(s, member_id, keyid)
         for ev in incoming:
             try:
                 rows.append(_accept(hub, s, member_id, ev, snap))

@@ -273,13 +273,30 @@ RECIPES: dict[tuple[str, str, int], Recipe] = {
         "PUT", "/v1/admin/calendars/next", body={}),
     ("PUT", "/v1/admin/calendars/{year}", 422): lambda c: c.call(
         "PUT", "/v1/admin/calendars/2099", body={"year": 2099, "holidays": []}),
+    # message log
+    ("GET", "/v1/log/checkpoints/{size}", 404): lambda c: c.call(
+        "GET", "/v1/log/checkpoints/99999999999"),
+    ("POST", "/v1/log/checkpoints/{size}/cosignatures", 400): lambda c: c.call(
+        "POST", "/v1/log/checkpoints/0/cosignatures", raw=b"{"),
+    ("POST", "/v1/log/checkpoints/{size}/cosignatures", 404): lambda c: c.call(
+        "POST", "/v1/log/checkpoints/99999999999/cosignatures", body={"signature": "AAAA"}),
+    ("POST", "/v1/log/checkpoints/{size}/cosignatures", 422): lambda c: c.call(
+        "POST", "/v1/log/checkpoints/99999999999/cosignatures", body={}),
+    ("GET", "/v1/log/inclusion", 400): lambda c: c.call("GET", "/v1/log/inclusion"),
+    ("GET", "/v1/log/inclusion", 404): lambda c: c.call(
+        "GET", "/v1/log/inclusion", params={"event": "no-such-event"}),
+    ("GET", "/v1/log/consistency", 400): lambda c: c.call(
+        "GET", "/v1/log/consistency", params={"from": "x", "to": "1"}),
+    ("GET", "/v1/log/consistency", 422): lambda c: c.call(
+        "GET", "/v1/log/consistency", params={"from": "2", "to": "1"}),
     ("GET", "/readyz", 503): lambda c: c.call("GET", "/readyz"),  # no worker heartbeat here
     ("POST", "/v1/events", 503): _database_down("POST", "/v1/events"),
     ("GET", "/v1/feed", 503): _database_down("GET", "/v1/feed"),
     ("POST", "/v1/feed/ack", 503): _database_down("POST", "/v1/feed/ack"),
 }
 PATH_PARAMETERS = {"delivery_id": 1, "member_id": "hpf", "case_id": "RT320400-20261125-none",
-                   "subject": "progress", "n": 1, "code": "hpf_withdrawal", "year": 2099}
+                   "subject": "progress", "n": 1, "code": "hpf_withdrawal", "year": 2099,
+                   "size": 1}
 
 
 def concrete(path: str) -> str:

@@ -17,6 +17,8 @@ Proven, by counting in the database and at the receiver:
 """
 from __future__ import annotations
 
+import base64
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -26,6 +28,7 @@ import pytest
 import requests
 
 import contracts
+from hub.messagelog import merkle
 from tests.e2e.procs import (
     HubDB,
     HubSetup,
@@ -104,6 +107,7 @@ def test_three_workers_one_killed_nothing_lost_nothing_claimed_twice(
         "HUB_PUSH_BATCH": str(PUSH_BATCH),
         "HUB_RETRY_SCHEDULE": "0,0.5,1,1,1,1",
         "HUB_RETRY_JITTER": "0",
+        "HUB_LOG_CHECKPOINT_S": "0.5",  # every worker signs checkpoints as the log grows
     })
     setup.init()
     db = HubDB(pg_url)
@@ -209,6 +213,25 @@ def test_three_workers_one_killed_nothing_lost_nothing_claimed_twice(
         assert orphaned, "the killed worker held no lease: the kill proved nothing"
         assert victim_id in watch.holders and survivors_ids <= watch.holders, watch.holders
         assert ready.status_code == 200 and ready.json()["ready"] is True, ready.text
+
+        # ----- five processes appended one message log; each checkpoint extends the last ------
+        setup.cli("log", "checkpoint")
+        signed = [(int(z), bytes(r)) for z, r in db.rows(
+            "SELECT size, root FROM log_checkpoints ORDER BY size")]
+        leaves = db.rows("SELECT count(*), max(idx), count(*) FILTER (WHERE kind = 'event'), "
+                         "count(*) FILTER (WHERE kind = 'delivery') FROM log_leaves")[0]
+        assert leaves[0] == leaves[1] + 1 == signed[-1][0], (leaves, signed[-1][0])
+        assert leaves[2] == db.scalar("SELECT count(*) FROM events") and leaves[3] == 3 * n
+        assert len(signed) >= 3, signed
+        auth = hrss.auth()
+        for (a, root_a), (z, root_z) in zip(signed, signed[1:]):
+            got = requests.get(setup.url + "/v1/log/consistency", params={"from": a, "to": z},
+                               auth=auth, timeout=10)
+            assert got.status_code == 200, got.text
+            merkle.verify_consistency(a, z, root_a, root_z,
+                                      [base64.b64decode(x) for x in got.json()["proof"]])
+        whole = setup.cli("log", "verify", "--json", check=False)
+        assert whole.returncode == 0 and json.loads(whole.stdout)["ok"], whole.stdout[-2000:]
 
     print(f"[multiworker/postgres] {n} applications -> {3 * n} pushes by 3 workers "
           f"(lease {LEASE_S}s, batch {PUSH_BATCH}); killed {victim_id} holding "

@@ -5,6 +5,7 @@ from alembic import context
 from sqlalchemy import text
 
 from hub.store.models import Base
+import hub.messagelog.tables  # noqa: F401,E402 - the log tables belong to the same metadata
 
 config = context.config
 target_metadata = Base.metadata
