@@ -13,13 +13,12 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from hub.bootstrap import NotInitialised, bootstrap, init as init_hub
+from hub.bootstrap import NotInitialised, bootstrap
+from hub.bootstrap import init as init_hub
 from hub.config import Config
 from hub.domain.errors import DomainError
 from hub.logs import install as install_log_redaction
 from hub.security import keys
-
-
 
 
 def _config() -> Config:
@@ -107,7 +106,8 @@ def serve(host: str | None, port: int | None, worker: bool | None, http_workers:
 
     signal.signal(signal.SIGTERM, _term)
     signal.signal(signal.SIGINT, _term)
-    click.echo(f"hub listening on http://{server.host}:{server.port} (worker: {'on' if w else 'off'})",
+    mode = "on" if w else "off"
+    click.echo(f"hub listening on http://{server.host}:{server.port} (worker: {mode})",
                err=True)
     try:
         server.serve_forever()
@@ -301,7 +301,8 @@ def deliveries_list(member: str | None, state: str | None, since: str | None, li
 @click.argument("delivery_id", required=False, type=int)
 @click.option("--member", default=None, help="replay this member's deliveries")
 @click.option("--since", default=None, help="only those created since (ISO 8601 with offset)")
-@click.option("--state", "states", multiple=True, type=click.Choice(["dead", "delivered", "pending"]),
+@click.option("--state", "states", multiple=True,
+              type=click.Choice(["dead", "delivered", "pending"]),
               help="which states to replay (default: dead)")
 def deliveries_replay(delivery_id: int | None, member: str | None, since: str | None,
                       states: tuple[str, ...]) -> None:
@@ -509,7 +510,8 @@ def calendar_show(year: int, as_json: bool) -> None:
     Console().print(f"[bold]working calendar {year}[/]: {doc['source']}")
     week = "一二三四五六日"
     t = Table("date", "weekday", "kind")
-    for kind, days in (("holiday 放假", doc["holidays"]), ("working day 调休上班", doc["workdays"])):
+    kinds = (("holiday 放假", doc["holidays"]), ("working day 调休上班", doc["workdays"]))
+    for kind, days in kinds:
         for d in days:
             t.add_row(d, "周" + week[dt.date.fromisoformat(d).weekday()], kind)
     Console().print(t)

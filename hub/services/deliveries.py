@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -26,7 +26,6 @@ from hub.services import operations, outbox, retry
 from hub.services.publish import react
 from hub.store import cases as case_store
 from hub.store.models import Delivery, DeliveryAttempt, Event, Member
-
 
 # ----- pull ------------------------------------------------------------------------------
 #
@@ -188,7 +187,7 @@ def _ms_since_created(s: Session, now: datetime) -> Any:
     acknowledgement stays one statement."""
     if s.get_bind().dialect.name == "postgresql":
         return cast(func.extract("epoch", literal(now) - Delivery.created_at) * 1000, Integer)
-    naive = now.astimezone(timezone.utc).replace(tzinfo=None).isoformat(sep=" ")
+    naive = now.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ")
     return cast((func.julianday(naive) - func.julianday(Delivery.created_at)) * 86_400_000,
                 Integer)
 
@@ -273,7 +272,8 @@ def claim_due(hub: Hub, worker_id: str, limit: int | None = None
             .join(Event, Event.seq == Delivery.event_seq)
             .where(Delivery.id.in_(ids)).order_by(Delivery.id)
         ).all()
-    return [(did, url, outbox.envelope(ev)) for did, url, ev in rows]
+    # push_url IS NOT NULL was part of the claim, in this same transaction
+    return [(did, url, outbox.envelope(ev)) for did, url, ev in rows if url is not None]
 
 
 def renew_lease(hub: Hub, delivery_id: int, worker_id: str) -> bool:

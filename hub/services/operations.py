@@ -3,16 +3,17 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from hub.bootstrap import Hub
 from hub.domain.errors import DomainError
-from hub.services import key_age
 from hub.messagelog import appender as message_log
+from hub.services import key_age
 from hub.services.outbox import iso, utcnow
 from hub.store.models import Delivery, DeliveryAttempt, Event, Member, Notice, WorkerHeartbeat
 
@@ -40,7 +41,8 @@ def disable_endpoint(s: Session, member_id: str, reason: str, now: datetime) -> 
                  detail={"push_url": m.push_url}))
 
 
-def set_endpoint(hub: Hub, member_id: str, enabled: bool, reason: str | None = None) -> dict[str, Any]:
+def set_endpoint(hub: Hub, member_id: str, enabled: bool,
+                 reason: str | None = None) -> dict[str, Any]:
     now = utcnow()
     with hub.transaction() as s:
         m = _member(s, member_id)

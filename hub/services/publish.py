@@ -1,8 +1,9 @@
 """Accept events from a member: check everything first, then store and react in one transaction."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -10,19 +11,25 @@ from sqlalchemy.orm import Session
 from hub.bootstrap import Hub
 from hub.domain import case as C
 from hub.domain import idnumber
-from hub.domain.rules import application_warnings
 from hub.domain.errors import DomainError, Problem
 from hub.domain.projection import project
+from hub.domain.rules import application_warnings
 from hub.messagelog import appender as message_log
 from hub.services import outbox
-from hub.services.envelope import IncomingEvent, check_envelope, digest, rule_problems, schema_problems
+from hub.services.envelope import (
+    IncomingEvent,
+    check_envelope,
+    digest,
+    rule_problems,
+    schema_problems,
+)
 from hub.store import cases as case_store
 from hub.store.models import CaseIssueRow, Event
 
 
 @dataclass(frozen=True)
 class Published:
-    receipts: list["Receipt"]
+    receipts: list[Receipt]
     warnings: list[str]
 
 
@@ -83,7 +90,9 @@ def publish_with_warnings(hub: Hub, member_id: str, payload: Any, *, batch: bool
     events = [{**ev, "data": idnumber.normalise_in(ev["data"])} if "data" in ev else ev
               for ev in events]
     incoming = [IncomingEvent(i, ev, digest(ev)) for i, ev in enumerate(events)]
-    prefix = (lambda i: f"$[{i}]") if batch else (lambda i: "$")
+    def prefix(i: int) -> str:
+        return f"$[{i}]" if batch else "$"
+
     application = snap.event_type("application_submitted")
     notes = {ev.index: tuple(Problem(p.code, prefix(ev.index) + ".data" + p.path[1:], p.message,
                                      p.message_zh)
@@ -118,7 +127,8 @@ def _accept(hub: Hub, s: Session, member_id: str, ev: IncomingEvent, snap: Any
                 f"event {ev.id} was already accepted with different content",
                 f"事件 {ev.id} 已以不同内容提交过",
                 status=409, problems=[Problem("event_id_conflict", "$.id",
-                                              "same id, different content", "同一事件编号内容不同")])
+                                              "same id, different content",
+                                              "同一事件编号内容不同")])
         return existing, True
     now = outbox.utcnow()
     env = dict(ev.envelope)

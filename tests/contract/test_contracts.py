@@ -778,5 +778,5 @@ def _fast_snapshot(catalog_cls: Any) -> Any:
 
     from hub.registry.catalog import Snapshot
 
-    return Snapshot(revision=0, schemas=contracts.schemas(), states={}, configs={}, items=[],
+    return Snapshot(revision=(0, 0), schemas=contracts.schemas(), states={}, configs={}, items=[],
                     item_versions={}, events=[], members={}, keys={}, registry=Registry())
