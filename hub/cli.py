@@ -16,6 +16,7 @@ from rich.table import Table
 from hub.bootstrap import NotInitialised, bootstrap
 from hub.bootstrap import init as init_hub
 from hub.config import Config
+from hub.console import cli as console_cli
 from hub.domain.errors import DomainError
 from hub.logs import install as install_log_redaction
 from hub.security import keys
@@ -647,6 +648,7 @@ from hub.messagelog.cli import archive_group, log_group  # noqa: E402 - needs ma
 
 main.add_command(log_group)
 main.add_command(archive_group)
+main.add_command(console_cli.users)
 
 
 if __name__ == "__main__":  # pragma: no cover

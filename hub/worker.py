@@ -13,6 +13,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import select
 
 from hub.bootstrap import Hub
+from hub.console import supervision
 from hub.messagelog import archive as log_archive
 from hub.messagelog import checkpoints as log_checkpoints
 from hub.security.signing import HubAuth
@@ -156,6 +157,10 @@ class Worker:
                                id="log-checkpoint", max_instances=1, coalesce=True)
         self.scheduler.add_job(self._guarded(lambda: log_archive.run(self.hub)), "interval",
                                hours=6, id="archive-closed-cases", max_instances=1, coalesce=True)
+        # 督办: each level once per item, whichever worker gets there first (see supervision)
+        self.scheduler.add_job(self._guarded(lambda: supervision.check_deadlines(self.hub)),
+                               "interval", seconds=300, id="deadline-check", max_instances=1,
+                               coalesce=True, next_run_time=datetime.now(UTC))
         self.hub.on_commit(self.wake)
         self.scheduler.start()
         if self.hub.engine.dialect.name == "postgresql":

@@ -333,6 +333,10 @@ def run(workdir: Path, timeout: float, verbose: bool, suite: str = "intl") -> in
     console.print(f"[dim]every process stopped; {time.monotonic() - started:.1f}s in all[/]")
     console.print("[green bold]OK[/]: all three cases ended as expected" if ok
                   else "[red bold]FAILED[/]: not every case ended as expected")
+    if ok:
+        from mock_departments import console_demo
+
+        console_demo.show(stack.env, console.print)
     return 0 if ok else 1
 
 

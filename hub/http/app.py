@@ -11,6 +11,7 @@ from werkzeug.exceptions import HTTPException
 
 from hub.bootstrap import Hub, bootstrap
 from hub.config import Config
+from hub.console import web as console_web
 from hub.domain.errors import DomainError
 from hub.http import admin, api, metrics, registry
 from hub.http import log as message_log
@@ -49,6 +50,7 @@ def create_app(config: Config | None = None, hub: Hub | None = None) -> Flask:
     app.register_blueprint(admin.bp)
     app.register_blueprint(registry.bp)
     app.register_blueprint(message_log.bp)
+    app.register_blueprint(console_web.bp)
 
     @app.get("/.well-known/jwks.json")
     def jwks() -> Response:

@@ -9,6 +9,7 @@ from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 from sqlalchemy import case, func, select
 
 from hub.bootstrap import Hub
+from hub.console.metrics import WarningCollector
 from hub.messagelog.metrics import LogCollector
 from hub.services import key_age
 from hub.services.outbox import utcnow
@@ -102,4 +103,5 @@ def render(hub: Hub) -> bytes:
     registry.register(KeyAgeCollector(hub))
     registry.register(CalendarCollector(hub))
     registry.register(LogCollector(hub))
+    registry.register(WarningCollector(hub))
     return generate_latest(registry)

@@ -138,15 +138,14 @@ HEAD = cast(Table, LogHead.__table__)
 READ_HEAD = select(HEAD.c.size, HEAD.c.frontier).where(HEAD.c.id == 1).with_for_update()
 WRITE_HEAD = HEAD.update().where(HEAD.c.id == 1)
 INSERT_LEAVES = cast(Table, LogLeaf.__table__).insert()
-ONE_STATEMENT = 500  # leaves per multi-row VALUES (9 parameters each, PostgreSQL allows 65535)
 
 
 def append(s: Session, rows: list[dict[str, Any]], now: datetime) -> int:
     """Lock the head, extend the frontier, store leaves and completed nodes; the new size.
 
     Plain statements on the session's connection, whatever the number of leaves: lock and
-    read the head, then insert the leaves and move the head (one statement on PostgreSQL,
-    two on SQLite); no ORM bookkeeping on the hot path of every commit."""
+    read the head, insert the leaves, move the head; no ORM bookkeeping on the hot path of
+    every commit."""
     conn = s.connection()
     size: int
     size, stored = conn.execute(READ_HEAD).one()
@@ -163,11 +162,9 @@ def append(s: Session, rows: list[dict[str, Any]], now: datetime) -> int:
         size += 1
     if not leaves:
         return size
-    move = WRITE_HEAD.values(size=size, frontier=[h.hex() for h in frontier])
-    if conn.dialect.name == "postgresql" and len(leaves) <= ONE_STATEMENT:
-        # one statement: the head moves in a data-modifying WITH of the leaves' INSERT
-        conn.execute(INSERT_LEAVES.values(leaves).add_cte(move.cte("move_head")))
-    else:
-        conn.execute(INSERT_LEAVES, leaves)
-        conn.execute(move)
+    # executemany: SQLAlchemy batches the rows into multi-row INSERTs from one cached
+    # compilation ("insertmanyvalues"); a VALUES list built per call would be compiled afresh
+    # every time, which cost more than the hashing itself
+    conn.execute(INSERT_LEAVES, leaves)
+    conn.execute(WRITE_HEAD.values(size=size, frontier=[h.hex() for h in frontier]))
     return size

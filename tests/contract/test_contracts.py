@@ -27,6 +27,7 @@ SUBJECTS = {
     "progress",
     "case-status",
     "item-cancelled",
+    "supervision-notice",
     "socialized-management-request",
     "hpf-withdrawal-request",
     "medical-transfer-request",
@@ -706,6 +707,8 @@ def test_design_event_types_are_present() -> None:
         "item_cancelled": ("cn.gov.js.retirement.item.cancelled.v1", "item-cancelled"),
         "case_status_changed": ("cn.gov.js.retirement.case.status-changed.v1", "case-status"),
         "issue_reported": ("cn.gov.js.retirement.case.issue-reported.v1", "issue-report"),
+        "supervision_warned": ("cn.gov.js.retirement.item.supervision-warned.v1",
+                               "supervision-notice"),
     }
     for i in contracts.items():
         if i["settled_by"] == "department":
