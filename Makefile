@@ -18,6 +18,8 @@ demo: $(STAMP)
 	$(BIN)/python -m mock_departments.demo --suite $(SUITE)
 
 test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)

@@ -10,29 +10,26 @@ import re
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, Union
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from adapters.issues import ConversionError, Issue
 from adapters.routing import Route, RoutingTable
 from adapters.state import Request
+from hub.domain.clock import CST as CST  # re-exported: the one clock module
+from hub.domain.clock import now_iso as now_iso
 
 if TYPE_CHECKING:
     from flask import Flask
 
     from adapters.engine import Adapter
 
-CST = timezone(timedelta(hours=8))
 # Stable namespace for the adapters' deterministic event ids.
 EVENT_NS = uuid.UUID("8a3f6c1e-4b2d-5e7f-9a0b-1c2d3e4f5a6b")
 
 
 def deterministic_id(*parts: str) -> str:
     return str(uuid.uuid5(EVENT_NS, "|".join(parts)))
-
-
-def now_iso() -> str:
-    return datetime.now(CST).isoformat(timespec="seconds")
 
 
 # ----- answers from a city, already converted ---------------------------------------------
@@ -67,7 +64,7 @@ class Resend:
     city_reference: str | None = None
 
 
-Answer = Union[CityProgress, CityProblem, Resend]
+Answer = CityProgress | CityProblem | Resend
 
 
 @dataclass
@@ -138,7 +135,7 @@ class Unit:
     item: str
     handler: str
     connector: Callable[[dict[str, Any]], CityConnector]
-    callback_app: Callable[["Adapter"], "Flask"] | None = None
+    callback_app: Callable[[Adapter], Flask] | None = None
 
 
 # ----- small shared conversions ---------------------------------------------------------------
@@ -172,10 +169,10 @@ def dt_from_city(value: str | None) -> str:
     if not value:
         return now_iso()
     try:
-        parsed = datetime.strptime(str(value).strip(), "%Y-%m-%d %H:%M:%S")
+        parsed = datetime.strptime(str(value).strip(), "%Y-%m-%d %H:%M:%S").replace(tzinfo=CST)
     except ValueError as exc:
         raise ConversionError(f"not a YYYY-MM-DD HH:MM:SS time: {value!r}") from exc
-    return parsed.replace(tzinfo=CST).isoformat(timespec="seconds")
+    return parsed.isoformat(timespec="seconds")
 
 
 def reason_code(city_code: str, table: dict[str, str], prefix: str) -> str:

@@ -21,12 +21,13 @@ from typing import Any
 
 from adapters.base import Unit
 from adapters.engine import Adapter
-from adapters.push import HubKeys, create_push_app
+from adapters.push import create_push_app
 from adapters.routing import RoutingError, RoutingTable
 from adapters.state import State
 from hub.client import HubClient
 from hub.logs import install as install_log_redaction
 from hub.security import keys
+from hub.security.jwks import HubKeys
 
 log = logging.getLogger("adapter")
 
@@ -58,7 +59,7 @@ class Running:
     servers: dict[str, Server] = field(default_factory=dict)
     thread: threading.Thread | None = None
 
-    def start_loop(self) -> "Running":
+    def start_loop(self) -> Running:
         self.thread = threading.Thread(target=self.adapter.run, daemon=True,
                                        name=f"adapter-{self.adapter.member}")
         self.thread.start()

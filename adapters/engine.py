@@ -53,7 +53,7 @@ from hub.client import HubClient, HubHTTPError, make_event
 
 log = logging.getLogger("adapter")
 
-CANCELLED_TYPE = "cn.gov.js.retirement.item.cancelled.v1"
+CANCELLED_TYPE = contracts.event_type("item_cancelled")
 RETRY_SCHEDULE = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 
 
@@ -110,7 +110,7 @@ class Adapter:
                          "publish_pending"):
                 try:
                     result = getattr(self, name)()
-                except Exception:  # noqa: BLE001 - logged, retried next tick
+                except Exception:  # logged, retried next tick
                     log.exception("%s: %s failed", self.member, name)
                     continue
                 if name == "_pull_step":
@@ -143,7 +143,8 @@ class Adapter:
     def intake(self, ev: dict[str, Any]) -> None:
         """Record one hub event durably (idempotent by event id)."""
         case_id = str(ev.get("subject") or "")
-        data = ev.get("data") if isinstance(ev.get("data"), dict) else {}
+        raw_data = ev.get("data")
+        data: dict[str, Any] = raw_data if isinstance(raw_data, dict) else {}
         if ev.get("type") == self.request_type:
             city = data.get("city_code")
             if self.state.record_request(str(ev["id"]), case_id, self.unit.item,

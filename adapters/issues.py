@@ -8,12 +8,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import contracts
 from hub.domain.idnumber import mask, mask_phone
 from hub.logs import redact
 
 ISSUE_EVENT_KEY = "issue_reported"
-ISSUE_TYPE = "cn.gov.js.retirement.case.issue-reported.v1"
-ISSUE_CONTRACT = "https://contracts.retirement.js.gov.cn/issue-report/1.json"
+ISSUE_TYPE = contracts.event_type(ISSUE_EVENT_KEY)
+ISSUE_CONTRACT = contracts.event_schema(ISSUE_EVENT_KEY)
 
 # code -> (message_zh, message_en); `{city}` and `{unit}` are filled in where known.
 CATALOGUE: dict[str, tuple[str, str]] = {
@@ -67,7 +68,7 @@ class Issue:
     detail: str = ""
 
     @classmethod
-    def of(cls, code: str, detail: str = "", **fill: str) -> "Issue":
+    def of(cls, code: str, detail: str = "", **fill: str) -> Issue:
         zh, en = CATALOGUE[code]
         return cls(code, zh.format(**fill)[:500], en.format(**fill)[:500],
                    mask_personal(detail)[:2000])

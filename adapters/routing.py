@@ -68,7 +68,7 @@ class RoutingTable:
                 route.require(key)
 
     @classmethod
-    def from_mapping(cls, doc: Mapping[str, Any], unit: str | None = None) -> "RoutingTable":
+    def from_mapping(cls, doc: Mapping[str, Any], unit: str | None = None) -> RoutingTable:
         if not isinstance(doc, Mapping):
             raise RoutingError("the routing table must be an object keyed by city code")
         routes = []
@@ -87,7 +87,7 @@ class RoutingTable:
         return cls(routes)
 
     @classmethod
-    def load(cls, path: str | Path, unit: str | None = None) -> "RoutingTable":
+    def load(cls, path: str | Path, unit: str | None = None) -> RoutingTable:
         """Read a `.json` or `.toml` routing file, relative paths resolved against its folder."""
         p = Path(path)
         try:

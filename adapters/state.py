@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import contracts
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS requests (
     event_id TEXT PRIMARY KEY,          -- the hub's request event id (the city dedupes by it)
@@ -80,8 +82,12 @@ CREATE TABLE IF NOT EXISTS errors (
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
-STATUS_RANK = {"received": 1, "in_progress": 2, "completed": 3, "not_eligible": 3, "failed": 3}
-FINAL = frozenset({"completed", "not_eligible", "failed"})
+# Progress statuses are the contracts' `progress_status` codes; two are on the way, the rest
+# end the item (the contracts may add a final one; a new step on the way needs a rank here).
+RECEIVED = contracts.code("progress_status", "received")
+IN_PROGRESS = contracts.code("progress_status", "in_progress")
+FINAL = frozenset(contracts.codes("progress_status")) - {RECEIVED, IN_PROGRESS}
+STATUS_RANK = {RECEIVED: 1, IN_PROGRESS: 2, **{status: 3 for status in FINAL}}
 
 
 @dataclass

@@ -15,8 +15,9 @@ import os
 import statistics
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
@@ -32,7 +33,7 @@ ITEMS = [("retirement_approval", "hrss"), ("pension_verification", "hrss"),
          ("retirement_certificate", "hrss"), ("socialized_management", "community"),
          ("hpf_withdrawal", "hpf"), ("medical_transfer", "medical"),
          ("only_child_certificate", "health")]
-CITIES = ["3201%02d" % 0] + [f"32{n:02d}00" for n in range(2, 14)]
+CITIES = [f"3201{0:02d}"] + [f"32{n:02d}00" for n in range(2, 14)]
 
 
 def fill(engine: Any, n: int) -> float:
@@ -98,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
             counts = {t: c.execute(text(f"SELECT count(*) FROM {t}")).scalar()
                       for t in ("cases", "case_items", "case_item_history")}
         print(f"filled in {load_s:.1f}s: {counts}")
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         today = L.beijing_date(now)
         soon = L.due_soon_limit(today, WorkingCalendar())
         with Session(engine) as s:

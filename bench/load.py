@@ -4,9 +4,9 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import requests
 
@@ -150,7 +150,9 @@ def pct(values: list[float], q: float) -> float | None:
     return v[k]
 
 
-def summarise(sent: Sent, arrivals: Arrivals, *, latency_from: str = "due") -> dict[str, float | int | None]:
+def summarise(
+    sent: Sent, arrivals: Arrivals, *, latency_from: str = "due",
+) -> dict[str, float | int | None]:
     """Latency (ms) per delivered subject and end-to-end throughput of one phase."""
     base = sent.due if latency_from == "due" else sent.sent
     # a subject whose publish failed never arrives: it counts in "missing", not in latency
@@ -158,8 +160,9 @@ def summarise(sent: Sent, arrivals: Arrivals, *, latency_from: str = "due") -> d
     arrived = [arrivals.first[s] for s in base if s in arrivals.first]
     last = max(arrived) if arrived else sent.finished
     span = max(last - sent.started, 1e-9)
-    from_sent = [(arrivals.first[s] - sent.sent[s]) * 1000 for s in sent.sent
-                 if s in arrivals.first]
+    from_sent = [
+        (arrivals.first[s] - sent.sent[s]) * 1000 for s in sent.sent if s in arrivals.first
+    ]
     return {
         "sent": len(base),
         "accepted": sent.ok,

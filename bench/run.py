@@ -146,7 +146,7 @@ def hub_env(base: dict[str, str], url: str, key_dir: Path) -> dict[str, str]:
 
 # ----- (a) relay vs bare hop --------------------------------------------------------------
 
-def hub_sender(hub_url: str, auth: HubAuth, data: dict[str, Any], tag: str):  # type: ignore[no-untyped-def]
+def hub_sender(hub_url: str, auth: HubAuth, data: dict[str, Any], tag: str):
     def send(session: requests.Session, i: int) -> tuple[str, int]:
         cid = f"RT320400-20261125-{tag}{i:06d}"
         body = json.dumps(make_event("hrss", "application_submitted", cid, data),
@@ -159,7 +159,7 @@ def hub_sender(hub_url: str, auth: HubAuth, data: dict[str, Any], tag: str):  # 
     return send
 
 
-def bare_sender(bare_url: str, auth: HubAuth, data: dict[str, Any], tag: str):  # type: ignore[no-untyped-def]
+def bare_sender(bare_url: str, auth: HubAuth, data: dict[str, Any], tag: str):
     """The same signed body to the bare hop (which ignores the signature): same client cost."""
     def send(session: requests.Session, i: int) -> tuple[str, int]:
         cid = f"RT320400-20261125-{tag}{i:06d}"
@@ -180,7 +180,7 @@ def new_tag() -> str:
 def run_phase(name: str, sent: Sent, arrivals: Arrivals, drain_s: float) -> dict[str, Any]:
     ok = {s for s in sent.sent}
     missing = arrivals.wait_for(ok, drain_s)
-    res = summarise(sent, arrivals)
+    res: dict[str, Any] = dict(summarise(sent, arrivals))
     res["statuses"] = {str(k): v for k, v in sorted(sent.statuses.items())}
     log(f"{name}: sent {res['sent']} accepted {res['accepted']} delivered {res['delivered']} "
         f"(missing {missing}) | {res['delivered_per_s']} delivered/s | p50 {res['p50_ms']} ms "
@@ -361,7 +361,7 @@ def bulk_load(engine: Engine, target: int, chunk: int = 250_000) -> dict[str, An
         c.execute(text("VACUUM (ANALYZE) deliveries"))
         try:  # and flush the load's dirty pages now, not in a checkpoint during the measurement
             c.execute(text("CHECKPOINT"))
-        except Exception:  # noqa: BLE001 - needs superuser or pg_checkpoint; optional
+        except Exception:  # noqa: BLE001, S110 - needs superuser or pg_checkpoint; optional
             pass
         deliveries = int(c.execute(text("SELECT count(*) FROM deliveries")).scalar() or 0)
     return {"events": have, "deliveries": deliveries, "inserted": have - start_have,
@@ -467,7 +467,8 @@ def print_table(results: dict[str, Any]) -> None:
                         f"{results.get('sm_vs_intl_saturation_ratio', '—')}")
     a = results["details"].get("a", {})
     if a:
-        t2 = Table(title="(a) publish → push arrival (open loop at 100/s; closed loop = saturation)")
+        t2 = Table(title="(a) publish → push arrival "
+                         "(open loop at 100/s; closed loop = saturation)")
         for c in ("phase", "sent", "delivered", "delivered/s", "p50 ms", "p99 ms", "max ms"):
             t2.add_column(c, justify="right" if c != "phase" else "left")
         for name in ("hub_open_100eps", "bare_open_100eps", "hub_saturation", "bare_saturation"):
@@ -512,7 +513,8 @@ def main(argv: list[str] | None = None) -> int:
     logs = tmp / "logs"
     logs.mkdir()
     base_env = {k: v for k, v in os.environ.items()}
-    base_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    path_parts = [str(ROOT), os.environ.get("PYTHONPATH")]
+    base_env["PYTHONPATH"] = os.pathsep.join(p for p in path_parts if p)
     procs = Procs(logs, base_env)
     prof = Profiler(args.profile)
     if args.profile and not prof.enabled:
@@ -605,7 +607,8 @@ def main(argv: list[str] | None = None) -> int:
 
             if "a" in parts:
                 log(f"(a) warm-up: {sizes.warmup} events through each path")
-                for name, mk, url_ in (("hub", hub_sender, hub_url), ("bare", bare_sender, bare_url)):
+                paths = (("hub", hub_sender, hub_url), ("bare", bare_sender, bare_url))
+                for name, mk, url_ in paths:
                     w = Sent()
                     send = mk(url_, hrss_auth, app_data, "W" + new_tag())
                     s = requests.Session()
@@ -616,14 +619,14 @@ def main(argv: list[str] | None = None) -> int:
                     a[f"{name}_warmup_statuses"] = {str(k): v for k, v in w.statuses.items()}
 
                 log(f"(a) open loop {sizes.rate_eps:g} events/s for {sizes.open_s:g} s: hub")
+                hub_send = hub_sender(hub_url, hrss_auth, app_data, "O" + new_tag())
                 a["hub_open_100eps"] = run_phase(
-                    "hub open loop", open_loop(hub_sender(hub_url, hrss_auth, app_data, "O" + new_tag()),
-                                               sizes.rate_eps, sizes.open_s), arrivals,
+                    "hub open loop", open_loop(hub_send, sizes.rate_eps, sizes.open_s), arrivals,
                     sizes.drain_timeout_s)
                 log(f"(a) open loop {sizes.rate_eps:g} events/s for {sizes.open_s:g} s: bare hop")
+                bare_send = bare_sender(bare_url, hrss_auth, app_data, "Q" + new_tag())
                 a["bare_open_100eps"] = run_phase(
-                    "bare open loop", open_loop(bare_sender(bare_url, hrss_auth, app_data, "Q" + new_tag()),
-                                                sizes.rate_eps, sizes.open_s), arrivals,
+                    "bare open loop", open_loop(bare_send, sizes.rate_eps, sizes.open_s), arrivals,
                     sizes.drain_timeout_s)
                 log(f"(a) closed loop, {sizes.concurrency} senders for {sizes.closed_s:g} s: hub")
                 prof.start("saturation", prof.hub_targets(hub_a, worker_a))
@@ -633,7 +636,8 @@ def main(argv: list[str] | None = None) -> int:
                                                   sizes.concurrency, sizes.closed_s), arrivals,
                     sizes.drain_timeout_s)
                 profiles.update(prof.stop())
-                log(f"(a) closed loop, {sizes.concurrency} senders for {sizes.closed_s:g} s: bare hop")
+                log(f"(a) closed loop, {sizes.concurrency} senders for {sizes.closed_s:g} s: "
+                    "bare hop")
                 a["bare_saturation"] = run_phase(
                     "bare saturation", closed_loop(bare_sender(bare_url, hrss_auth, app_data,
                                                                "T" + new_tag()),
@@ -644,10 +648,11 @@ def main(argv: list[str] | None = None) -> int:
                 results["relay_vs_bare_ratio"] = round(hub_tp / bare_tp, 3) if bare_tp else None
                 results["p99_ms_at_100_eps"] = a["hub_open_100eps"]["p99_ms"]
                 a["which_events"] = (
-                    "hrss publishes application_submitted (contracts example 'application', one new case "
-                    "id each); the hub opens the case, queues the two phase-1 requests for the pulling "
-                    "community and health units, and pushes one case_status_changed to hrss's push URL "
-                    "(the receiver). Latency = due time of the publish (open loop) or its send time "
+                    "hrss publishes application_submitted (contracts example 'application', one "
+                    "new case id each); the hub opens the case, queues the two phase-1 requests "
+                    "for the pulling community and health units, and pushes one "
+                    "case_status_changed to hrss's push URL (the receiver). Latency = due time "
+                    "of the publish (open loop) or its send time "
                     "(closed loop) → arrival of that case's status push. Bare hop: the same body, "
                     "forwarded by a bare Flask app to the same receiver.")
 
@@ -663,7 +668,8 @@ def main(argv: list[str] | None = None) -> int:
                     b["preload"] = preload(hub_url, hrss_auth, app_data, need, sizes.batch_size,
                                            arrivals, sizes.drain_timeout_s)
                 b["backlog"] = pull_backlog(eng_a, PULLER)
-                log(f"(b) {PULLER} pulls {b['backlog']} events: GET /v1/feed?limit=500 + ack per page")
+                log(f"(b) {PULLER} pulls {b['backlog']} events: "
+                    "GET /v1/feed?limit=500 + ack per page")
                 prof.start("pull", prof.hub_targets(hub_a))
                 b["pull"] = pull_all(hub_url, members[PULLER].auth(), limit=500)
                 profiles.update(prof.stop())
@@ -671,9 +677,10 @@ def main(argv: list[str] | None = None) -> int:
                 log(f"(b) {b['pull']['events']} events in {b['pull']['seconds']} s "
                     f"(feed {b['pull']['feed_seconds']} s, ack {b['pull']['ack_seconds']} s) → "
                     f"{b['pull']['events_per_s']} events/s")
-                b["what"] = ("one page = signed GET /v1/feed?limit=500 (from the last ack) then a signed "
-                             "POST /v1/feed/ack of its next_cursor; events_per_s counts both. Acking a "
-                             "request marks the case item delivered, which sends hrss a status push.")
+                b["what"] = ("one page = signed GET /v1/feed?limit=500 (from the last ack) then "
+                             "a signed POST /v1/feed/ack of its next_cursor; events_per_s counts "
+                             "both. Acking a request marks the case item delivered, which sends "
+                             "hrss a status push.")
 
             if "p" in parts:
                 # ---- (p) the saturation phase again, every member on SM2 keys ----------------
@@ -764,7 +771,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         log("interrupted: stopping what was started")
         details["interrupted"] = True
-    except Exception as exc:  # report what was measured; the run itself does not fail on targets
+    except Exception as exc:  # noqa: BLE001 - report what was measured; targets don't fail a run
         import traceback
         traceback.print_exc()
         details["error"] = f"{type(exc).__name__}: {exc}"[:2000]

@@ -11,7 +11,7 @@ import json
 import re
 from datetime import datetime
 from decimal import Decimal
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 
@@ -59,7 +59,7 @@ def schema_id(subject: str, version: int = 1) -> str:
     return f"{BASE}{subject}/{version}.json"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _schemas() -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
     for subject_dir in sorted(_root().joinpath("schemas").iterdir(), key=lambda d: d.name):
@@ -87,7 +87,7 @@ def _resolve_id(schema_id_or_subject: str) -> str:
     return schema_id(schema_id_or_subject)
 
 
-@lru_cache(maxsize=None)
+@cache
 def registry() -> Any:
     """A `referencing.Registry` holding every schema, so absolute `$ref`s resolve offline."""
     from referencing import Registry, Resource
@@ -118,7 +118,7 @@ def _multiple_of(validator: Any, d_b: Any, instance: Any, schema: Any) -> Any:
         yield ValidationError(f"{instance!r} is not a multiple of {d_b}")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _validator_class() -> Any:
     from jsonschema import Draft202012Validator, FormatChecker, validators
 
@@ -145,7 +145,7 @@ def validator(schema_id_or_subject: str) -> Any:
     return _validator(_resolve_id(schema_id_or_subject))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _validator(sid: str) -> Any:
     cls = _validator_class()
     return cls(
@@ -156,7 +156,8 @@ def _validator(sid: str) -> Any:
 
 
 def _code_def(name: str) -> dict[str, Any]:
-    return _schemas()[_CODES_ID]["$defs"][name]
+    found: dict[str, Any] = _schemas()[_CODES_ID]["$defs"][name]
+    return found
 
 
 def codes(name: str) -> list[str]:
@@ -164,12 +165,21 @@ def codes(name: str) -> list[str]:
     return list(_code_def(name)["enum"])
 
 
+def code(name: str, value: str) -> str:
+    """`value` if the code list `name` holds it, else `KeyError`: a module naming a code
+    (`RECEIVED = contracts.code("progress_status", "received")`) fails at import when the
+    contracts no longer define it, instead of speaking a word nobody else knows."""
+    if value not in _code_def(name)["enum"]:
+        raise KeyError(f"{value!r} is not in the {name} code list")
+    return value
+
+
 def labels(name: str) -> dict[str, dict[str, str]]:
     """`{code: {"zh": ..., "en": ...}}` for one code list."""
     return copy.deepcopy(_code_def(name)["x-labels"])
 
 
-@lru_cache(maxsize=None)
+@cache
 def _items() -> list[dict[str, Any]]:
     loaded = [_load(f) for f in _json_files(_root().joinpath("items"))]
     return sorted(loaded, key=lambda d: d["order"])
@@ -188,7 +198,7 @@ def item(code: str) -> dict[str, Any]:
     raise KeyError(code)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _events() -> list[dict[str, Any]]:
     return list(_load(_root().joinpath("events.json")))
 
@@ -206,6 +216,30 @@ def event_type(key: str) -> str:
     raise KeyError(key)
 
 
+def event_schema(key: str) -> str:
+    """The `dataschema` of an event key's payload."""
+    for e in _events():
+        if e["key"] == key:
+            return str(e["dataschema"])
+    raise KeyError(key)
+
+
+@cache
+def _request_type_form() -> str:
+    """The form of an item's request event type, read off the shipped definitions (each
+    names its item, dashed, in the same place); they must agree on one form."""
+    forms: set[str] = {d["request_type"].replace(f".{d['code'].replace('_', '-')}.", ".{item}.", 1)
+             for d in _items() if d.get("request_type")}
+    if len(forms) != 1 or "{item}" not in next(iter(forms)):
+        raise ValueError(f"the shipped items disagree on the request type form: {forms}")
+    return forms.pop()
+
+
+def request_type(item_code: str) -> str:
+    """The CloudEvents `type` that carries a linked item's request to its department."""
+    return _request_type_form().format(item=item_code.replace("_", "-"))
+
+
 def event_by_type(type_: str) -> dict[str, Any] | None:
     """The event entry for a CloudEvents `type`, or None if unknown."""
     for e in _events():
@@ -214,7 +248,7 @@ def event_by_type(type_: str) -> dict[str, Any] | None:
     return None
 
 
-@lru_cache(maxsize=None)
+@cache
 def _examples() -> dict[str, Any]:
     return {f.name[: -len(".json")]: _load(f) for f in _json_files(_root().joinpath("examples"))}
 

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.config import Config
+from hub.domain.items import ItemDefinition
 from hub.domain.retirement import RetirementRules
 from hub.messagelog import appender as message_log
 from hub.registry.catalog import Catalog, Snapshot
@@ -66,8 +67,8 @@ class Hub:
         with self.sessions.begin() as session:
             yield session
 
-    def definitions(self) -> list[dict[str, Any]]:
-        return self.catalog.snapshot().items
+    def definitions(self) -> tuple[ItemDefinition, ...]:
+        return self.catalog.snapshot().definitions
 
     def snap(self) -> Snapshot:
         return self.catalog.snapshot()

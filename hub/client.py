@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import requests
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 import contracts
+from hub.security.keys import PrivateKey
 from hub.security.signing import HubAuth
 
 
@@ -40,7 +40,7 @@ def make_event(source: str, type_key: str, subject: str, data: dict[str, Any],
         "source": source,
         "type": spec["type"],
         "subject": subject,
-        "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "time": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         "dataschema": dataschema or spec["dataschema"],
         "datacontenttype": "application/json",
         "data": data,
@@ -48,7 +48,7 @@ def make_event(source: str, type_key: str, subject: str, data: dict[str, Any],
 
 
 class HubClient:
-    def __init__(self, base_url: str, member_id: str, private_key: Ed25519PrivateKey, keyid: str,
+    def __init__(self, base_url: str, member_id: str, private_key: PrivateKey, keyid: str,
                  timeout: float = 10.0) -> None:
         self.base = base_url.rstrip("/")
         self.member_id = member_id
@@ -57,22 +57,25 @@ class HubClient:
         self.timeout = timeout
 
     def _call(self, method: str, path: str, body: Any = None, content_type: str | None = None,
-              params: dict[str, Any] | None = None) -> Any:
+              params: dict[str, Any] | None = None) -> dict[str, Any]:
         data = None if body is None else json.dumps(body, ensure_ascii=False).encode("utf-8")
         headers = {"Content-Type": content_type} if content_type else {}
         resp = self.http.request(method, self.base + path, data=data, headers=headers,
                                  params=params, auth=self.auth, timeout=self.timeout)
         if resp.status_code >= 400:
             raise HubHTTPError(resp)
-        return resp.json()
+        answer: dict[str, Any] = resp.json()  # the hub answers with a JSON object
+        return answer
 
     def publish(self, event: dict[str, Any]) -> dict[str, Any]:
-        return self._call("POST", "/v1/events", event, "application/cloudevents+json")[
-            "receipts"][0]
+        answer = self._call("POST", "/v1/events", event, "application/cloudevents+json")
+        receipt: dict[str, Any] = answer["receipts"][0]
+        return receipt
 
     def publish_batch(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return self._call("POST", "/v1/events", events,  # type: ignore[no-any-return]
-                          "application/cloudevents-batch+json")["receipts"]
+        answer = self._call("POST", "/v1/events", events, "application/cloudevents-batch+json")
+        receipts: list[dict[str, Any]] = answer["receipts"]
+        return receipts
 
     def emit(self, type_key: str, subject: str, data: dict[str, Any],
              event_id: str | None = None, dataschema: str | None = None) -> dict[str, Any]:
@@ -83,11 +86,11 @@ class HubClient:
         params: dict[str, Any] = {"limit": limit}
         if after is not None:
             params["after"] = after
-        return self._call("GET", "/v1/feed", params=params)  # type: ignore[no-any-return]
+        return self._call("GET", "/v1/feed", params=params)
 
     def ack(self, cursor: int) -> dict[str, Any]:
-        return self._call("POST", "/v1/feed/ack", {"cursor": cursor},  # type: ignore[no-any-return]
+        return self._call("POST", "/v1/feed/ack", {"cursor": cursor},
                           "application/json")
 
     def case(self, case_id: str) -> dict[str, Any]:
-        return self._call("GET", f"/v1/cases/{case_id}")  # type: ignore[no-any-return]
+        return self._call("GET", f"/v1/cases/{case_id}")

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import datetime
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import date
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 DEFAULT_VAR = Path("var")
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -82,11 +83,11 @@ class Config:
             return host in _LOOPBACK_NAMES
         return authority in {self.host.lower(), f"{self.host.lower()}:{self.port}"}
 
-    def with_overrides(self, **kw: Any) -> "Config":
+    def with_overrides(self, **kw: Any) -> Config:
         return replace(self, **kw)
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Config":
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:
         """Read ``HUB_*`` variables; unknown ones are ignored, bad values raise."""
         env = os.environ if environ is None else environ
         kw: dict[str, Any] = {}
@@ -122,7 +123,7 @@ class Config:
             if var in env:
                 kw[name] = conv(env[var])
         if "HUB_CALENDAR_WARN_FROM" in env:
-            datetime.strptime("2000-" + kw["calendar_warn_from"], "%Y-%m-%d")  # MM-DD or raise
+            date.fromisoformat("2000-" + kw["calendar_warn_from"])  # MM-DD or raise
         if "HUB_RETRY_SCHEDULE" in env:
             kw["retry_schedule_s"] = tuple(float(x) for x in env["HUB_RETRY_SCHEDULE"].split(","))
         if env.get("HUB_PUBLIC_AUTHORITY"):
@@ -131,5 +132,6 @@ class Config:
         if "HUB_RUN_WORKER" in env:
             kw["run_worker"] = env["HUB_RUN_WORKER"].lower() in ("1", "true", "yes")
         if "HUB_RETIREMENT_RULES" in env:
-            kw["retirement_rules"] = json.loads(Path(env["HUB_RETIREMENT_RULES"]).read_text("utf-8"))
+            rules_file = Path(env["HUB_RETIREMENT_RULES"])
+            kw["retirement_rules"] = json.loads(rules_file.read_text("utf-8"))
         return cls(**kw)

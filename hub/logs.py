@@ -139,7 +139,7 @@ class RedactingFilter(logging.Filter):
             record.exc_text = escape_controls(redact(record.exc_text), keep_newlines=True)
         if record.stack_info:
             record.stack_info = escape_controls(redact(record.stack_info), keep_newlines=True)
-        record._redacted = True
+        record._redacted = True  # noqa: SLF001 - our own mark on the record, read by us
         return True
 
 

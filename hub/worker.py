@@ -5,7 +5,7 @@ import json
 import logging
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import requests
@@ -13,9 +13,10 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import select
 
 from hub.bootstrap import Hub
-from hub.registry import calendars
-from hub.messagelog import archive as log_archive, checkpoints as log_checkpoints
 from hub.console import supervision
+from hub.messagelog import archive as log_archive
+from hub.messagelog import checkpoints as log_checkpoints
+from hub.registry import calendars
 from hub.security.signing import HubAuth
 from hub.services import deliveries, members, operations, retry
 from hub.store.db import OUTAGE, unavailable
@@ -57,11 +58,12 @@ class Pusher:
         error: str | None = None
         retry_after: float | None = None
         try:
-            resp = self.http.post(url, data=body, headers=headers, auth=self.auth_for(delivery_id, url),
+            resp = self.http.post(url, data=body, headers=headers,
+                                  auth=self.auth_for(delivery_id, url),
                                   timeout=self.hub.config.push_timeout_s)
             status, text = resp.status_code, resp.text[:2000]
             retry_after = retry.parse_retry_after(resp.headers.get("Retry-After"),
-                                                  datetime.now(timezone.utc))
+                                                  datetime.now(UTC))
         except requests.RequestException as exc:
             error = f"{type(exc).__name__}: {exc}"[:2000]
         ms = int((time.monotonic() - started) * 1000)
@@ -137,7 +139,7 @@ class Worker:
     def start(self) -> None:
         self.scheduler.add_job(self._push_job, "interval", seconds=self.hub.config.worker_poll_s,
                                id=PUSH_JOB, max_instances=1, coalesce=True,
-                               next_run_time=datetime.now(timezone.utc))
+                               next_run_time=datetime.now(UTC))
         # Safe in every process at once: deletes of expired rows and a per-process heartbeat.
         self.scheduler.add_job(self._guarded(lambda: members.purge_nonces(self.hub)), "interval",
                                seconds=60, id="purge-nonces", max_instances=1, coalesce=True)
@@ -145,12 +147,12 @@ class Worker:
                                lambda: operations.heartbeat(self.hub, self.worker_id)), "interval",
                                seconds=max(1.0, self.hub.config.heartbeat_stale_s / 3),
                                id="heartbeat", max_instances=1, coalesce=True,
-                               next_run_time=datetime.now(timezone.utc))
+                               next_run_time=datetime.now(UTC))
         # jobs that touch the database pause with the others while it is away
         self.scheduler.add_job(self._guarded(self._calendar_job), "interval", seconds=600,
                                id="calendar-watch",
                                max_instances=1, coalesce=True,
-                               next_run_time=datetime.now(timezone.utc))
+                               next_run_time=datetime.now(UTC))
         self.scheduler.add_job(self._guarded(lambda: log_checkpoints.tick(self.hub)), "interval",
                                seconds=max(1.0, min(self.hub.config.log_checkpoint_s, 10.0)),
                                id="log-checkpoint", max_instances=1, coalesce=True)
@@ -158,8 +160,8 @@ class Worker:
                                hours=6, id="archive-closed-cases", max_instances=1, coalesce=True)
         # 督办: each level once per item, whichever worker gets there first (see supervision)
         self.scheduler.add_job(self._guarded(lambda: supervision.check_deadlines(self.hub)),
-                               "interval", seconds=300, id="deadline-check", max_instances=1, coalesce=True,
-                               next_run_time=datetime.now(timezone.utc))
+                               "interval", seconds=300, id="deadline-check", max_instances=1,
+                               coalesce=True, next_run_time=datetime.now(UTC))
         self.hub.on_commit(self.wake)
         self.scheduler.start()
         if self.hub.engine.dialect.name == "postgresql":
@@ -183,8 +185,8 @@ class Worker:
             # waits for running jobs.
             return
         try:
-            self.scheduler.modify_job(PUSH_JOB, next_run_time=datetime.now(timezone.utc))
-        except Exception:  # scheduler shutting down
+            self.scheduler.modify_job(PUSH_JOB, next_run_time=datetime.now(UTC))
+        except Exception:  # noqa: BLE001, S110 - the scheduler is shutting down; nothing to wake
             pass
 
     def _push_job(self) -> None:

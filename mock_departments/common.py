@@ -3,20 +3,15 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from hub.domain.clock import CST as CST  # re-exported: the one clock module
+from hub.domain.clock import now_iso as now_iso
 from hub.logs import install as install_log_redaction
-from hub.security.jwks import HubKeys  # noqa: F401  (re-exported: the one JWKS fetcher)
+from hub.security.jwks import HubKeys as HubKeys  # re-exported: the one JWKS fetcher
 
-CST = timezone(timedelta(hours=8))  # China Standard Time: what people see on a form
 # Stable namespace for deterministic event ids (a resend after a failure keeps its id).
 EVENT_NS = uuid.UUID("5d0c9b5e-2f7e-4d7a-9a53-6a1f3c0e8b21")
-
-
-def now_iso() -> str:
-    """RFC 3339 with the +08:00 offset, to the second."""
-    return datetime.now(CST).isoformat(timespec="seconds")
 
 
 def event_id(*parts: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import contracts
@@ -25,7 +25,7 @@ def prepare(env: dict[str, str]) -> tuple[Any, str, str]:
     """The hub (stopped processes' database), the overdue case and the demo password."""
     os.environ["HUB_CONSOLE_INSECURE_COOKIE"] = "1"  # plain http on loopback only
     hub = bootstrap(Config.from_env({**env, "HUB_RUN_WORKER": "0"}))
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     cid = f"RT320400-{beijing_date(now):%Y%m%d}-{secrets.token_hex(4)}"
     publish(hub, "hrss", make_event("hrss", "application_submitted", cid,
                                     contracts.example("application")), batch=False)

@@ -54,7 +54,8 @@ STATE_ZH = {k: v["zh"] for k, v in contracts.labels("item_state").items()}
 COLOURS = {"completed": "green", "standalone": "yellow", "cancelled": "magenta",
            "failed": "red", "waiting": "dim", "dispatched": "cyan", "delivered": "cyan",
            "received": "blue", "in_progress": "blue"}
-SYSTEM_ZH = {"hpf": "公积金中心", "medical": "医保局", "health": "卫健委", "community": "社区服务中心"}
+SYSTEM_ZH = {"hpf": "公积金中心", "medical": "医保局", "health": "卫健委",
+             "community": "社区服务中心"}
 
 
 @dataclass(frozen=True)
@@ -114,8 +115,9 @@ def parse_received(system: str, entry: dict[str, Any]) -> list[dict[str, str]]:
             return [out]
         if system == "health":
             rows = list(csv.reader(io.StringIO(body.lstrip("\ufeff"), newline="")))
-            header = rows[0] if rows else []
-            return [dict(zip(header, r)) for r in rows[1:] if any(c.strip() for c in r)]
+            columns = rows[0] if rows else []
+            return [dict(zip(columns, r, strict=False))
+                    for r in rows[1:] if any(c.strip() for c in r)]
     except (ValueError, ET.ParseError):
         pass
     return [{"(unparsed)": body}]
@@ -312,12 +314,12 @@ def run(workdir: Path, timeout: float, verbose: bool, suite: str = "intl") -> in
             return 1
         console.print(f"all three cases closed {time.monotonic() - t0:.1f}s after submission")
         ok = True
-        for sc, case_id in cases:
-            problems = check_case(sc, docs[case_id], views[case_id])
+        for scenario, case_id in cases:
+            problems = check_case(scenario, docs[case_id], views[case_id])
             ok = ok and not problems
-            console.print(final_table(sc, case_id, views[case_id], problems))
-            for p in problems:
-                console.print(f"  [red]{p}[/]")
+            console.print(final_table(scenario, case_id, views[case_id], problems))
+            for problem in problems:
+                console.print(f"  [red]{problem}[/]")
         case_by_id = {PEOPLE[sc.person].id_number: case_id for sc, case_id in cases}
         console.print(Group(*(received_table(stack, city, case_by_id) for city in stack.cities)))
         received = stack.hrss("GET", "/received").json()

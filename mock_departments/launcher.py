@@ -32,20 +32,20 @@ import json
 import os
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import requests
 
 import contracts
 from hub.client import HubClient
 from hub.security import keys
+from mock_departments.procs import Proc, ProcError, Procs
+from mock_departments.procs import free_port as free_port  # used by the tests' stand-ins
 
 DEPARTMENTS = ("community", "hpf", "medical", "health")
 HRSS = "hrss"
@@ -61,46 +61,13 @@ CITY_SPEED = {
 }
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _bin(name: str) -> str:
     """A console script of this virtualenv (next to the interpreter), else from PATH."""
     here = Path(sys.executable).parent / name
     return str(here) if here.exists() else (shutil.which(name) or name)
 
 
-class StackError(RuntimeError):
-    pass
-
-
-@dataclass
-class Proc:
-    name: str
-    popen: subprocess.Popen[bytes]
-    log_path: Path
-    log_file: IO[bytes]
-    argv: list[str] = field(default_factory=list)
-    log_offset: int = 0  # the log's size when this process started (logs are appended to)
-
-    def output(self) -> str:
-        """What this process has written so far (not its predecessors under the same name)."""
-        try:
-            with open(self.log_path, "rb") as f:
-                f.seek(self.log_offset)
-                return f.read().decode("utf-8", errors="replace")
-        except OSError:
-            return ""
-
-    def tail(self, lines: int = 40) -> str:
-        try:
-            text = self.log_path.read_text("utf-8", errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
+StackError = ProcError  # a stand-in died or did not come up
 
 
 @dataclass
@@ -133,7 +100,6 @@ class Stack:
     cities: tuple[str, ...] = DEFAULT_CITIES
     # extra options per city system: key "hpf" (every city) or "hpf@320400" (one city)
     city_args: dict[str, list[str]] = field(default_factory=dict)
-    procs: list[Proc] = field(default_factory=list)
     keyids: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     city_systems: dict[tuple[str, str], CitySystem] = field(default_factory=dict)
@@ -163,9 +129,10 @@ class Stack:
             "HUB_PUSH_TIMEOUT_S": "5",
             "PYTHONUNBUFFERED": "1",
         }
+        self.processes = Procs(self.log_dir, self.env)
 
     # ----- context manager -------------------------------------------------------------
-    def __enter__(self) -> "Stack":
+    def __enter__(self) -> Stack:
         try:
             self.start()
         except BaseException:
@@ -241,7 +208,7 @@ class Stack:
 
         try:
             _, hub = init_hub(Config.from_env(self.env))
-        except Exception as exc:  # noqa: BLE001 - reported with its cause, the stack stops
+        except Exception as exc:  # reported with its cause, the stack stops
             raise StackError(f"hub init failed: {type(exc).__name__}: {exc}") from exc
         try:
             for member, kw in self._members().items():
@@ -369,68 +336,29 @@ class Stack:
         self.restart_adapters()
 
     # ----- processes -------------------------------------------------------------------
+    @property
+    def procs(self) -> list[Proc]:
+        return self.processes.procs
+
     def spawn(self, name: str, argv: list[str]) -> Proc:
-        log_path = self.log_dir / f"{name}.log"
-        log_file = open(log_path, "ab")
-        offset = log_file.tell()
-        popen = subprocess.Popen(argv, env=self.env, stdout=log_file, stderr=subprocess.STDOUT,
-                                 stdin=subprocess.DEVNULL, start_new_session=True)
-        proc = Proc(name, popen, log_path, log_file, argv, offset)
-        self.procs.append(proc)
-        return proc
+        return self.processes.spawn(name, argv)
 
     def wait_http(self, url: str, name: str, timeout: float = 20.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self.check_alive()
-            try:
-                if requests.get(url, timeout=1).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.05)
-        raise StackError(f"{name} did not answer {url} within {timeout}s:\n"
-                         f"{self.proc(name).tail()}")
+        self.processes.wait_http(self.proc(name), url, timeout, all_alive=True)
 
     def wait_log(self, name: str, *texts: str, timeout: float = 20.0) -> None:
         """Until the named process has logged one of `texts` (since it started)."""
-        proc = self.proc(name)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self.check_alive()
-            out = proc.output()
-            if any(t in out for t in texts):
-                return
-            time.sleep(0.05)
-        raise StackError(f"{name} did not log {texts[0]!r} within {timeout}s:\n{proc.tail()}")
+        self.processes.wait_log(self.proc(name), *texts, timeout=timeout)
 
     def proc(self, name: str) -> Proc:
-        return next(p for p in reversed(self.procs) if p.name == name)
+        return self.processes.proc(name)
 
     def check_alive(self) -> None:
-        dead = [p for p in self.procs if p.popen.poll() is not None]
-        if dead:
-            p = dead[0]
-            raise StackError(f"{p.name} exited with {p.popen.returncode}:\n{p.tail()}")
+        self.processes.check_alive()
 
     def stop(self, procs: list[Proc] | None = None, timeout: float = 5.0) -> None:
         """Stop processes this stack started (all by default): SIGTERM, SIGKILL after `timeout`."""
-        targets = list(self.procs if procs is None else procs)
-        for p in targets:
-            if p.popen.poll() is None:
-                try:
-                    p.popen.send_signal(signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-        deadline = time.monotonic() + timeout
-        for p in targets:
-            try:
-                p.popen.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                p.popen.kill()
-                p.popen.wait(5)
-            p.log_file.close()
-            self.procs.remove(p)
+        self.processes.stop_many(list(self.procs if procs is None else procs), timeout)
 
     # ----- use -------------------------------------------------------------------------
     def hrss(self, method: str, path: str, **kw: Any) -> requests.Response:

@@ -60,7 +60,7 @@ class NotEligible:
     message_en: str | None = None
 
     @classmethod
-    def parse(cls, spec: str) -> "NotEligible":
+    def parse(cls, spec: str) -> NotEligible:
         parts = spec.split(":", 2)
         if len(parts) < 2 or not parts[0] or not parts[1]:
             raise ValueError(f"--not-eligible expects ITEM:REASON_CODE[:MESSAGE_ZH], got {spec!r}")
@@ -172,11 +172,12 @@ class Department:
             return {"note_zh": "已办理在职转退休医疗保险，停止缴费",
                     "note_en": "Transferred to retiree medical insurance", "reference": ref}
         if code == "socialized_management":
-            return {"note_zh": "已纳入社区社会化管理服务", "note_en": "Enrolled in socialized management",
-                    "reference": ref}
+            return {"note_zh": "已纳入社区社会化管理服务",
+                    "note_en": "Enrolled in socialized management", "reference": ref}
         if code == "only_child_certificate":
             held = payload.get("holds_certificate")
-            return {"note_zh": "已登记：持有独生子女父母光荣证" if held else "已登记：未持有独生子女父母光荣证",
+            note_zh = "已登记：" + ("持有" if held else "未持有") + "独生子女父母光荣证"
+            return {"note_zh": note_zh,
                     "note_en": "Recorded: certificate held" if held else "Recorded: not held",
                     "reference": ref}
         return {"note_zh": "已办结", "reference": ref}

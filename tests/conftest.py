@@ -1,41 +1,27 @@
 """Shared fixtures: a real hub on SQLite and on PostgreSQL, served over real HTTP."""
 from __future__ import annotations
 
-import os
-import threading
 import uuid
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
 
 import contracts
 from hub.bootstrap import Hub, init
-from hub.client import HubClient
 from hub.config import Config
 from hub.security import keys
 from hub.services.members import add_member
-
-PG_URL = os.environ.get("HUB_TEST_POSTGRES_URL",
-                        "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-
-
-def _pg_available() -> str | None:
-    try:
-        eng = create_engine(PG_URL, connect_args={"connect_timeout": 3})
-        with eng.connect() as c:
-            c.execute(text("SELECT 1"))
-        eng.dispose()
-        return None
-    except Exception as exc:  # noqa: BLE001 - any failure means no server answers
-        return f"PostgreSQL not reachable at {PG_URL}: {type(exc).__name__}"
+from tests.support.members import Member
+from tests.support.postgres import PG_URL, pg_unavailable
+from tests.support.servers import LiveServer
 
 
 @pytest.fixture(scope="session")
 def pg_skip_reason() -> str | None:
-    return _pg_available()
+    return pg_unavailable()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -72,22 +58,12 @@ def hub(hub_config: Config) -> Iterator[Hub]:
     h.engine.dispose()
 
 
-@dataclass
-class Member:
-    id: str
-    key: Any  # Ed25519 or SM2 private key
-    keyid: str
-
-    def client(self, base_url: str) -> HubClient:
-        return HubClient(base_url, self.id, self.key, self.keyid)
-
-
 def _types(*keys_: str) -> list[str]:
     return [contracts.event_type(k) for k in keys_]
 
 
 @pytest.fixture
-def make_member(hub: Hub):  # type: ignore[no-untyped-def]
+def make_member(hub: Hub):
     def make(member_id: str, publish: list[str] | None = None,
              subscribe: list[str] | None = None, push_url: str | None = None,
              suite: str = "intl") -> Member:
@@ -111,20 +87,6 @@ def members(make_member: Any) -> dict[str, Member]:
     }
 
 
-class LiveServer:
-    def __init__(self, app: Any) -> None:
-        from werkzeug.serving import make_server
-
-        self.server = make_server("127.0.0.1", 0, app, threaded=True)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.thread.join(5)
-
-
 @pytest.fixture
 def live_hub(hub: Hub) -> Iterator[LiveServer]:
     """The hub's WSGI app behind a real HTTP server on a loopback port."""
@@ -133,7 +95,3 @@ def live_hub(hub: Hub) -> Iterator[LiveServer]:
     srv = LiveServer(create_app(hub=hub))
     yield srv
     srv.stop()
-
-
-def case_id() -> str:
-    return f"RT320400-20261125-{uuid.uuid4().hex[:8]}"

@@ -39,7 +39,7 @@ class CommunityConnector(CityConnector):
 
     def _due(self, r: Request, now: float) -> bool:
         wait = self.poll_every_s * min(2 ** self._failures.get(r.event_id, 0), 200)
-        return now - self._last_poll.get(r.event_id, 0) >= wait
+        return bool(now - self._last_poll.get(r.event_id, 0) >= wait)
 
     def forward(self, route: Route, request: Request) -> Forwarded:
         body = convert.to_city(request.payload or {}, request.case_id)

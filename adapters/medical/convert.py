@@ -63,8 +63,8 @@ def to_city(payload: dict[str, Any], case_id: str, event_id: str,
         ("ContribMonths", str(months)),
     ):
         ET.SubElement(req, tag).text = text
-    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(env, encoding="utf-8",
-                                                                      xml_declaration=False)
+    body: bytes = ET.tostring(env, encoding="utf-8", xml_declaration=False)
+    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + body
 
 
 def _parse(text: str | bytes) -> ET.Element:
@@ -98,15 +98,17 @@ def from_answer(status: int, text: str | bytes, msg_id: str | None = None) -> Fo
     if status >= 500:
         fault = ""
         try:
-            fault = _text(_parse(text).find("Body/Fault"), "faultstring")  # type: ignore[arg-type]
+            found = _parse(text).find("Body/Fault")
+            if found is not None:
+                fault = _text(found, "faultstring")
         except (ConversionError, AttributeError, TypeError):
             pass
         raise CityUnavailable(f"HTTP {status} {fault}".strip())
     root = _parse(text)
-    fault = root.find("Body/Fault")
-    if fault is not None:
-        msg = f"HTTP {status} {_text(fault, 'faultcode')}: {_text(fault, 'faultstring')}"
-        if 400 <= status < 500 or _text(fault, "faultcode").startswith("Client"):
+    fault_el = root.find("Body/Fault")
+    if fault_el is not None:
+        msg = f"HTTP {status} {_text(fault_el, 'faultcode')}: {_text(fault_el, 'faultstring')}"
+        if 400 <= status < 500 or _text(fault_el, "faultcode").startswith("Client"):
             raise CityRejected(msg)
         raise ConversionError(msg)
     if 400 <= status < 500:

@@ -68,7 +68,8 @@ def calendar_show(year: int, as_json: bool) -> None:
     Console().print(f"[bold]working calendar {year}[/]: {doc['source']}")
     week = "一二三四五六日"
     t = Table("date", "weekday", "kind")
-    for kind, days in (("holiday 放假", doc["holidays"]), ("working day 调休上班", doc["workdays"])):
+    kinds = (("holiday 放假", doc["holidays"]), ("working day 调休上班", doc["workdays"]))
+    for kind, days in kinds:
         for d in days:
             t.add_row(d, "周" + week[dt.date.fromisoformat(d).weekday()], kind)
     Console().print(t)

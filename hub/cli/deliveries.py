@@ -33,7 +33,8 @@ def deliveries_list(member: str | None, state: str | None, since: str | None, li
     """Newest deliveries first, with state, attempts and the last error."""
     from hub.services.operations import list_deliveries
 
-    rows = list_deliveries(_reading_hub(), member=member, state=state, since=_when(since), limit=limit)
+    rows = list_deliveries(_reading_hub(), member=member, state=state, since=_when(since),
+                           limit=limit)
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return

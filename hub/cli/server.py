@@ -73,7 +73,8 @@ def serve(host: str | None, port: int | None, worker: bool | None, http_workers:
 
     signal.signal(signal.SIGTERM, _term)
     signal.signal(signal.SIGINT, _term)
-    click.echo(f"hub listening on http://{server.host}:{server.port} (worker: {'on' if w else 'off'})",
+    mode = "on" if w else "off"
+    click.echo(f"hub listening on http://{server.host}:{server.port} (worker: {mode})",
                err=True)
     try:
         server.serve_forever()

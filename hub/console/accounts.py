@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyotp
@@ -18,7 +18,8 @@ from hub.console.models import ConsoleAudit, ConsoleUser
 from hub.domain.errors import DomainError
 
 ROLES = ("observer", "supervisor", "operator", "admin")  # each adds to the one before
-ROLE_LABELS = {"observer": "观察员", "supervisor": "督查员", "operator": "运维员", "admin": "管理员"}
+ROLE_LABELS = {"observer": "观察员", "supervisor": "督查员", "operator": "运维员",
+               "admin": "管理员"}
 NEEDS_TOTP = frozenset({"operator", "admin"})  # 等保三级: two factors for administrators
 MIN_PASSWORD = 12
 MAX_FAILURES = 5
@@ -64,7 +65,7 @@ class NewCredentials:
 
 def add_user(hub: Hub, username: str, role: str, password: str | None = None, *,
              actor: str = "cli", now: datetime | None = None) -> NewCredentials:
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     if role not in ROLES:
         raise _error("unknown_role", f"role must be one of {', '.join(ROLES)}",
                      f"角色须为 {'、'.join(ROLES)} 之一")
@@ -93,7 +94,7 @@ def _get(s: Session, username: str) -> ConsoleUser:
 
 def disable_user(hub: Hub, username: str, *, actor: str = "cli",
                  now: datetime | None = None) -> None:
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     with hub.transaction() as s:
         u = _get(s, username)
         u.disabled_at = u.disabled_at or now
@@ -103,7 +104,7 @@ def disable_user(hub: Hub, username: str, *, actor: str = "cli",
 def reset_user(hub: Hub, username: str, password: str | None = None, *, actor: str = "cli",
                now: datetime | None = None) -> NewCredentials:
     """A new password (and a new TOTP secret where one is required); unlocks and re-enables."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     password = password or secrets.token_urlsafe(15)
     _check_password(password)
     with hub.transaction() as s:

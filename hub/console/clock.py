@@ -1,7 +1,7 @@
 """The console's clock: real time unless a test (or a demo) sets it."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 
 class Clock:
@@ -9,7 +9,7 @@ class Clock:
         self._fixed = fixed
 
     def now(self) -> datetime:
-        return self._fixed or datetime.now(timezone.utc)
+        return self._fixed or datetime.now(UTC)
 
     def set(self, when: datetime | None) -> None:
         if when is not None and when.tzinfo is None:

@@ -6,9 +6,9 @@ import math
 from datetime import date, timedelta
 
 import contracts
-from hub.domain.workdays import BEIJING as BEIJING
+from hub.domain.clock import BEIJING as BEIJING
+from hub.domain.clock import beijing_date as beijing_date
 from hub.domain.workdays import UnknownHolidayYear, WorkingCalendar
-from hub.domain.workdays import beijing_date as beijing_date
 
 DUE_SOON, OVERDUE, SERIOUS = "due_soon", "overdue", "seriously_overdue"
 LEVELS = (DUE_SOON, OVERDUE, SERIOUS)  # in rising order

@@ -1,7 +1,8 @@
 """Personal data in the console: masked by default, shown in clear only on an audited reveal."""
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 PERSONAL_KEYS = frozenset({"name", "id_number", "mobile", "phone", "household_address",
                            "residence_address", "address", "contact_phone", "personal_number"})

@@ -1,8 +1,9 @@
 """Prometheus: open items at each warning level now, and warnings raised so far."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Any, Iterator
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from sqlalchemy import func, select
@@ -18,7 +19,7 @@ class WarningCollector:
         self.hub = hub
 
     def collect(self) -> Iterator[Any]:
-        today = L.beijing_date(datetime.now(timezone.utc))
+        today = L.beijing_date(datetime.now(UTC))
         soon = L.due_soon_limit(today, self.hub.snap().calendar)
         at_level = GaugeMetricFamily("hub_items_at_warning_level",
                                      "Open linked items at each 督办 level now, per department",

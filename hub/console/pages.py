@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import re
-from time import monotonic
 from datetime import datetime, time, timedelta
+from time import monotonic
 from typing import Any
 
 from flask import Response, abort, current_app, json, redirect, request, url_for
@@ -11,8 +11,7 @@ from flask import Response, abort, current_app, json, redirect, request, url_for
 import contracts
 from hub.console import actions, masking, queries, stats, svg
 from hub.console import levels as L
-from hub.console.web import (actor, bad_request, bp, hub, lang, now, page, parse_date,
-                             requires)
+from hub.console.web import actor, bad_request, bp, hub, lang, now, page, parse_date, requires
 from hub.domain import delivery
 from hub.domain import states as S
 from hub.services import key_age
@@ -145,7 +144,8 @@ def _render_case(case: dict[str, Any], reveal: bool, reason: str | None = None) 
 def reveal(case_id: str) -> Any:
     reason = _text("reason", 200)
     if not reason or len(reason) < 4:
-        raise bad_request("reason", "state why (at least 4 characters)", "请说明事由（至少 4 个字）")
+        raise bad_request("reason", "state why (at least 4 characters)",
+                          "请说明事由（至少 4 个字）")
     case = _case_or_404(case_id)
     actions.reveal(hub(), actor(), now(), case_id, reason)
     return _render_case(case, reveal=True, reason=reason)

@@ -2,8 +2,9 @@
 queries, lists are bounded. Functions take a session and return plain data."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, datetime, timedelta
-from typing import Any, Iterable
+from typing import Any
 
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session, aliased
@@ -13,8 +14,19 @@ from hub.console.models import ConsoleAudit, ConsoleUser, ItemWarning, NoticeHan
 from hub.domain import states as S
 from hub.domain.delivery import PENDING
 from hub.store.models import (
-    CaseIssueRow, CaseItemHistoryRow, CaseItemRow, CaseRow, ContractVersion, Delivery,
-    DeliveryAttempt, Event, ItemDefinitionRow, Member, Notice, RegistryAudit, WorkerHeartbeat,
+    CaseIssueRow,
+    CaseItemHistoryRow,
+    CaseItemRow,
+    CaseRow,
+    ContractVersion,
+    Delivery,
+    DeliveryAttempt,
+    Event,
+    ItemDefinitionRow,
+    Member,
+    Notice,
+    RegistryAudit,
+    WorkerHeartbeat,
 )
 
 OPEN = tuple(S.PROGRESSION)
@@ -58,8 +70,9 @@ def warning_candidates(s: Session, today: date, soon: date) -> list[dict[str, An
             and_(level_filter(overdue, today, soon), ~raised(overdue, serious)),
             and_(level_filter("due_soon", today, soon), ~raised())))
         .order_by(ci.case_id, ci.code)).all()
-    out = [dict(case_id=r[0], code=r[1], member_id=r[2], state=r[3], promised_by=r[4],
-                statutory_by=r[5], city_code=r[6], highest=None) for r in rows]
+    out: list[dict[str, Any]] = [
+        dict(case_id=r[0], code=r[1], member_id=r[2], state=r[3], promised_by=r[4],
+             statutory_by=r[5], city_code=r[6], highest=None) for r in rows]
     found: dict[tuple[str, str], list[str]] = {}
     ids = sorted({c["case_id"] for c in out})
     for start in range(0, len(ids), 500):
@@ -106,7 +119,8 @@ def overview_counts(s: Session, today: date, soon: date) -> list[dict[str, Any]]
                 count(ci.state == S.STANDALONE), count(ci.state == S.CANCELLED))
          .join(CaseRow, CaseRow.id == ci.case_id)
          .group_by(ci.member_id, CaseRow.city_code))
-    return [{"member": r[0], "city": r[1], **{k: int(v or 0) for k, v in zip(COUNTS, r[2:])}}
+    return [{"member": r[0], "city": r[1], **{k: int(v or 0)
+                                                  for k, v in zip(COUNTS, r[2:], strict=True)}}
             for r in s.execute(q)]
 
 

@@ -86,7 +86,8 @@ def trend(s: Session, now: datetime, calendar: WorkingCalendar) -> list[dict[str
 
 def _weeks(s: Session, first: date, spans: list[Span]) -> list[dict[str, Any]]:
     """Twelve weeks (Monday to Sunday, Beijing), oldest first."""
-    weeks = [{"start": first + timedelta(weeks=i), "on_time": 0, "late": 0, "overdue": 0}
+    weeks: list[dict[str, Any]] = [
+        {"start": first + timedelta(weeks=i), "on_time": 0, "late": 0, "overdue": 0}
              for i in range(12)]
     for wk in weeks:
         wk["label"] = wk["start"].strftime("%m-%d")

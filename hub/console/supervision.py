@@ -6,7 +6,7 @@ The clock is a parameter so tests (and the console's moved clock) decide what "n
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -30,7 +30,7 @@ def check_deadlines(hub: Hub, now: datetime | None = None,
     Safe to run in several workers at once: the (case, item, level) key admits one row, and a
     worker that loses the race rolls its savepoint back and raises nothing for that item.
     """
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     today = L.beijing_date(now)
     snap = hub.snap()
     soon = L.due_soon_limit(today, snap.calendar, due_soon_days)

@@ -4,14 +4,26 @@ from __future__ import annotations
 import hmac
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from functools import wraps
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, cast
 
-from flask import (Blueprint, Flask, Response, abort, current_app, g, redirect, render_template,
-                   request, session, url_for)
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    abort,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask.blueprints import BlueprintSetupState
 
 from hub.bootstrap import Hub
@@ -58,7 +70,7 @@ def _secret(key_dir: Path) -> bytes:
 
 @bp.record_once
 def _setup(state: BlueprintSetupState) -> None:
-    app: Flask = state.app
+    app = cast(Flask, state.app)  # the blueprint is only registered on a Flask app
     hub_: Hub = app.extensions["retirement_hub"]
     app.secret_key = app.secret_key or _secret(hub_.config.key_dir)
     insecure = os.environ.get("HUB_CONSOLE_INSECURE_COOKIE", "") in ("1", "true", "yes")
@@ -161,7 +173,7 @@ def _context() -> dict[str, Any]:
     role = g.user["role"] if getattr(g, "user", None) else None
     return {"t": lambda key: word(key, lg), "lang": lg, "user": getattr(g, "user", None),
             "csrf_token": session.get("csrf", ""),
-            "can": lambda needed: bool(role) and accounts.at_least(role, needed),
+            "can": lambda needed: isinstance(role, str) and accounts.at_least(role, needed),
             "state_label": lambda st: S.label(st, lg),
             "level_label": lambda lv: L.label(lv, lg), "levels": L.LEVELS,
             "cases_url": lambda by, key, fk, fv: url_for("console.cases", **{by: key, fk: fv}),
@@ -178,7 +190,7 @@ def login() -> Any:
             user = accounts.authenticate(
                 hub(), request.form.get("username", "")[:64], request.form.get("password", ""),
                 request.form.get("code", "").strip()[:10],
-                now=datetime.now(timezone.utc),  # one-time codes follow the wall clock
+                now=datetime.now(UTC),  # one-time codes follow the wall clock
                 client=request.remote_addr or "")
         except DomainError as exc:
             error = exc

@@ -76,7 +76,8 @@ def parse(doc: Any, year: int | None = None) -> tuple[dict[str, Any], Arrangemen
         raise _invalid(problems)
     if year is not None and y != year:
         problems.append(_p("calendar_year_mismatch", "$.year",
-                           f"the document is for {y}, not {year}", f"文件所列年份 {y} 与 {year} 不符"))
+                           f"the document is for {y}, not {year}",
+                           f"文件所列年份 {y} 与 {year} 不符"))
     notice = _text(doc, "notice", problems, required=True)
     title = _text(doc, "title", problems, required=False)
     published = doc.get("published")
@@ -140,25 +141,25 @@ def parse(doc: Any, year: int | None = None) -> tuple[dict[str, Any], Arrangemen
         raw_w = []
     for i, raw in enumerate(raw_w):
         path = f"$.workdays[{i}]"
-        day = _date(raw, path, problems)
-        if day is None:
+        swap = _date(raw, path, problems)
+        if swap is None:
             continue
-        if day.year != y:
-            problems.append(_p("calendar_date_outside_year", path, f"{day} is not in {y}",
-                               f"{day} 不在 {y} 年内"))
-        elif day.weekday() < 5:
+        if swap.year != y:
+            problems.append(_p("calendar_date_outside_year", path, f"{swap} is not in {y}",
+                               f"{swap} 不在 {y} 年内"))
+        elif swap.weekday() < 5:
             problems.append(_p("calendar_workday_not_weekend", path,
-                               f"{day} is a weekday: an adjusted working day falls on a weekend",
-                               f"{day} 是工作日：调休上班日应为周六或周日"))
-        elif day in holidays:
+                               f"{swap} is a weekday: an adjusted working day falls on a weekend",
+                               f"{swap} 是工作日：调休上班日应为周六或周日"))
+        elif swap in holidays:
             problems.append(_p("calendar_day_both", path,
-                               f"{day} is both a holiday and a working day",
-                               f"{day} 同时被列为假日和上班日"))
-        elif day in workdays:
-            problems.append(_p("calendar_workday_duplicate", path, f"{day} is listed twice",
-                               f"{day} 重复列出"))
+                               f"{swap} is both a holiday and a working day",
+                               f"{swap} 同时被列为假日和上班日"))
+        elif swap in workdays:
+            problems.append(_p("calendar_workday_duplicate", path, f"{swap} is listed twice",
+                               f"{swap} 重复列出"))
         else:
-            workdays.append(day)
+            workdays.append(swap)
     if problems:
         raise _invalid(problems)
     normalised: dict[str, Any] = {"year": y, "notice": notice}

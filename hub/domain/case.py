@@ -6,16 +6,18 @@ layer turns those into events and deliveries inside the same transaction.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Callable
+from typing import Any
 
 from hub.domain import states as S
+from hub.domain.clock import beijing_date, beijing_time
 from hub.domain.errors import DomainError, Problem
+from hub.domain.items import UNORDERED, ItemDefinition
 from hub.domain.projection import project
-from hub.domain.workdays import beijing_date, beijing_time
 
-Definition = dict[str, Any]
+Definitions = Sequence[ItemDefinition]
 
 
 @dataclass
@@ -90,18 +92,18 @@ class Case:
         cls,
         case_id: str,
         application: dict[str, Any],
-        definitions: list[Definition],
+        definitions: Definitions,
         *,
         now: datetime,
         by: str,
         event_id: str | None,
         deadline: DeadlineFn,
-    ) -> "Case":
+    ) -> Case:
         chosen = set(application.get("linked_items", []))
         items = {
-            d["code"]: ItemStatus(code=d["code"], member=d["member"], updated_at=now)
+            d.code: ItemStatus(code=d.code, member=d.member, updated_at=now)
             for d in definitions
-            if d.get("chosen") == "always" or d["code"] in chosen
+            if d.chosen == "always" or d.code in chosen
         }
         case = cls(
             id=case_id,
@@ -122,7 +124,7 @@ class Case:
     def apply_approval(
         self,
         approval: dict[str, Any],
-        definitions: list[Definition],
+        definitions: Definitions,
         *,
         now: datetime,
         by: str,
@@ -138,31 +140,33 @@ class Case:
             )
         self._require_open()
         self.document = {**self.document, "approval": approval}
-        defs = {d["code"]: d for d in definitions}
+        defs = {d.code: d for d in definitions}
         if approval["decision"] == "approved":
             self._trigger("approved", definitions, now=now, by=by, event_id=event_id,
                           deadline=deadline)
             for code, item in self.items.items():
                 d = defs.get(code)
-                if d and d.get("settled_by") == "approval" and not S.is_final(item.state):
-                    item.result = project(self.document, d.get("projection", {})) or None
+                if d and d.settled_by == "approval" and not S.is_final(item.state):
+                    item.result = project(self.document, dict(d.projection)) or None
                     self._move(item, S.COMPLETED, now=now, by=by, event_id=event_id)
         else:
-            refusal = approval.get("refusal_reason") or {"code": "refused", "message_zh": "不予批准"}
+            refusal = approval.get("refusal_reason") or {
+                "code": "refused", "message_zh": "不予批准"}
+            why_en = refusal.get("message_en", refusal.get("code", ""))
             reason = {
                 "code": "approval_refused",
                 "message_zh": f"退休审批未通过：{refusal.get('message_zh', '')}",
-                "message_en": f"retirement approval refused: {refusal.get('message_en', refusal.get('code', ''))}",
+                "message_en": f"retirement approval refused: {why_en}",
             }
             for code, item in self.items.items():
-                d = defs.get(code, {})
+                d = defs.get(code)
                 if S.is_final(item.state):
                     continue
-                if d.get("settled_by") == "approval" and not d.get("cancel_on_refusal", True):
+                if d and d.settled_by == "approval" and not d.cancel_on_refusal:
                     item.result = {"decision": "refused"}
                     self._move(item, S.COMPLETED, now=now, by=by, event_id=event_id, reason=refusal)
-                elif d.get("cancel_on_refusal", True):
-                    was_out = item.state != S.WAITING and d.get("settled_by") == "department"
+                elif d is None or d.cancel_on_refusal:  # an item no longer defined goes too
+                    was_out = item.state != S.WAITING and d is not None and d.dispatched
                     self._move(item, S.CANCELLED, now=now, by=by, event_id=event_id, reason=reason)
                     if was_out:
                         self.raised.append(ItemWithdrawn(code, reason))
@@ -172,7 +176,7 @@ class Case:
         self,
         member: str,
         progress: dict[str, Any],
-        definitions: list[Definition],
+        definitions: Definitions,
         *,
         now: datetime,
         event_id: str | None,
@@ -195,7 +199,7 @@ class Case:
                 status=403,
                 path="$.data.item",
             )
-        d = next((x for x in definitions if x["code"] == code), {})
+        d = next((x for x in definitions if x.code == code), None)
         if item.state == S.WAITING:
             raise _error(
                 "item_not_dispatched",
@@ -206,11 +210,12 @@ class Case:
             )
         status = progress["status"]
         target = {
-            "received": S.RECEIVED,
-            "in_progress": S.IN_PROGRESS,
-            "completed": S.COMPLETED,
-            "failed": S.FAILED,
-            "not_eligible": S.STANDALONE if d.get("not_eligible") == "standalone" else S.FAILED,
+            S.REPORTED_RECEIVED: S.RECEIVED,
+            S.REPORTED_IN_PROGRESS: S.IN_PROGRESS,
+            S.REPORTED_COMPLETED: S.COMPLETED,
+            S.REPORTED_FAILED: S.FAILED,
+            S.REPORTED_NOT_ELIGIBLE: (S.STANDALONE if d and d.not_eligible == "standalone"
+                                      else S.FAILED),
         }[status]
         if not S.move_allowed(item.state, target):
             raise _error(
@@ -238,7 +243,7 @@ class Case:
         self._after_change(now)
         return True
 
-    def recompute_deadlines(self, definitions: list[Definition], deadline: DeadlineFn, *,
+    def recompute_deadlines(self, definitions: Definitions, deadline: DeadlineFn, *,
                             year: int | None, calendar: str, now: datetime, by: str) -> list[str]:
         """Count open items' deadlines again after the working calendar for `year` changed.
 
@@ -246,12 +251,12 @@ class Case:
         when its count ran through `year` (None: only missing ones). Every item whose dates
         change gets a history entry naming the calendar version. Returns the changed codes.
         """
-        defs = {d["code"]: d for d in definitions}
+        defs = {d.code: d for d in definitions}
         changed: list[str] = []
         for code, item in self.items.items():
             d = defs.get(code)
             if (d is None or item.clock_started_on is None or S.is_final(item.state)
-                    or not d.get("deadlines")):
+                    or not d.has_deadlines):
                 continue
             dates = [x for x in (item.promised_by, item.statutory_by) if x]
             touches = item.deadline_note is not None or (
@@ -291,15 +296,15 @@ class Case:
             self._after_change(now)
 
     # ----- views ---------------------------------------------------------------------
-    def status_document(self, definitions: list[Definition]) -> dict[str, Any]:
+    def status_document(self, definitions: Definitions) -> dict[str, Any]:
         """The merged status, shaped by the case-status contract."""
-        names = {d["code"]: d for d in definitions}
+        names = {d.code: d for d in definitions}
         items = []
-        for code, it in sorted(self.items.items(),
-                               key=lambda kv: names.get(kv[0], {}).get("order", 99)):
+        for code, it in sorted(self.items.items(), key=lambda kv: (
+                names[kv[0]].order if kv[0] in names else UNORDERED)):
             entry: dict[str, Any] = {
                 "code": code,
-                "name_zh": names.get(code, {}).get("name_zh", code),
+                "name_zh": names[code].name_zh if code in names else code,
                 "state": it.state,
                 "state_zh": S.label(it.state),
                 "updated_at": _iso(it.updated_at or self.updated_at),
@@ -326,29 +331,29 @@ class Case:
         return {it.member for it in self.items.values()}
 
     # ----- internals -----------------------------------------------------------------
-    def _trigger(self, phase: str, definitions: list[Definition], *, now: datetime, by: str,
+    def _trigger(self, phase: str, definitions: Definitions, *, now: datetime, by: str,
                  event_id: str | None, deadline: DeadlineFn) -> None:
         for d in definitions:
-            item = self.items.get(d["code"])
-            if item is None or item.state != S.WAITING or d.get("trigger") != phase:
+            item = self.items.get(d.code)
+            if item is None or item.state != S.WAITING or d.trigger != phase:
                 continue
             item.clock_started_on = beijing_date(now)
             self._set_deadlines(item, d, item.clock_started_on, deadline)
-            if d.get("settled_by") == "approval":
+            if not d.dispatched:
                 self._move(item, S.IN_PROGRESS, now=now, by=by, event_id=event_id,
                            note="handled by the entrance platform")
             else:
                 self._move(item, S.DISPATCHED, now=now, by=by, event_id=event_id)
-                self.raised.append(ItemDispatched(d["code"]))
+                self.raised.append(ItemDispatched(d.code))
 
     @staticmethod
-    def _set_deadlines(item: ItemStatus, d: Definition, start: date, deadline: DeadlineFn) -> None:
-        spec = d.get("deadlines") or {}
+    def _set_deadlines(item: ItemStatus, d: ItemDefinition, start: date,
+                       deadline: DeadlineFn) -> None:
         try:
-            if spec.get("promised_working_days"):
-                item.promised_by = deadline(start, int(spec["promised_working_days"]))
-            if spec.get("statutory_working_days"):
-                item.statutory_by = deadline(start, int(spec["statutory_working_days"]))
+            if d.promised_working_days:
+                item.promised_by = deadline(start, d.promised_working_days)
+            if d.statutory_working_days:
+                item.statutory_by = deadline(start, d.statutory_working_days)
         except DomainError as exc:  # a year the holiday calendar does not know yet
             item.deadline_note = exc.code
 
@@ -380,7 +385,7 @@ def _iso(dt: datetime | None) -> str:
     """Times in the status people see: Beijing time with its offset (full precision, so the
     entrance platform can still order two updates within a second)."""
     if dt is None:
-        return datetime.min.isoformat()
+        return "0001-01-01T00:00:00"  # sorts before every real time
     return beijing_time(dt).isoformat()
 
 

@@ -25,7 +25,7 @@ def check_character(first17: str) -> str:
     """The MOD 11-2 check character ("0"-"9" or "X") for the first 17 digits."""
     if not _FIRST17.fullmatch(first17):
         raise ValueError("expected exactly 17 digits")
-    total = sum(int(d) * w for d, w in zip(first17, WEIGHTS))
+    total = sum(int(d) * w for d, w in zip(first17, WEIGHTS, strict=True))
     return CHECK_CHARACTERS[total % 11]
 
 

@@ -6,7 +6,9 @@ from typing import Any
 _MISSING = object()
 
 
-def _unescape(token: str) -> str:
+def unescape(token: str) -> str:
+    """One RFC 6901 reference token as the key it names (``~1`` is ``/``, ``~0`` is ``~``;
+    in that order, so ``~01`` stays ``~1``): the one unescaper of the hub."""
     return token.replace("~1", "/").replace("~0", "~")
 
 
@@ -16,7 +18,7 @@ def resolve(document: Any, pointer: str) -> Any:
         return document
     node = document
     for raw in pointer.lstrip("/").split("/"):
-        token = _unescape(raw)
+        token = unescape(raw)
         if isinstance(node, dict) and token in node:
             node = node[token]
         elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
@@ -37,7 +39,7 @@ def project(document: dict[str, Any], projection: dict[str, str]) -> dict[str, A
         value = resolve(document, source)
         if value is _MISSING:
             continue
-        tokens = [_unescape(t) for t in target.lstrip("/").split("/")]
+        tokens = [unescape(t) for t in target.lstrip("/").split("/")]
         node = out
         for token in tokens[:-1]:
             node = node.setdefault(token, {})

@@ -21,6 +21,7 @@ CATEGORIES: tuple[str, ...] = (
     "illness_resignation",
     "special_job_type_early",
 )
+ILLNESS_CATEGORIES: tuple[str, ...] = ("illness_retirement", "illness_resignation")
 
 _YEAR_MONTH = re.compile(r"([0-9]{4})-(0[1-9]|1[0-2])")
 
@@ -102,7 +103,7 @@ def _is_int(value: Any) -> bool:
 
 
 def _validate(rules: RetirementRules) -> None:
-    by_group = {
+    by_group: dict[str, Mapping[str, object]] = {
         "original_age_years": rules.original_age_years,
         "first_delayed_cohort": rules.first_delayed_cohort,
         "delay_step_months": rules.delay_step_months,
@@ -235,7 +236,7 @@ def legal_age_months(
         )
     if category == "special_job_type_early":
         base, delayed = rules.special_job_age_years[sex], rules.special_job_delayed
-    elif category in ("illness_retirement", "illness_resignation"):
+    elif category in ILLNESS_CATEGORIES:
         base, delayed = rules.illness_age_years[sex], rules.illness_delayed
     else:
         raise ValueError(f"unknown retirement category {category!r}")

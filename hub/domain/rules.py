@@ -6,11 +6,12 @@ problem it finds, so that a clerk can correct a form in one go.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeGuard
 
 from hub.domain import idnumber
 from hub.domain.errors import Problem
 from hub.domain.retirement import (
+    ILLNESS_CATEGORIES,
     RetirementRules,
     add_months,
     legal_age_months,
@@ -49,6 +50,8 @@ def check_application(app: dict[str, Any], rules: RetirementRules | None = None)
     problems += _check_retirement(applicant, retirement, rules)
     if retirement.get("category") == "special_job_type_early":
         problems += _check_special_job(app.get("special_job") or {}, rules)
+    if retirement.get("category") in ILLNESS_CATEGORIES:
+        problems += _check_illness_service(app, rules)
     return problems
 
 
@@ -108,7 +111,7 @@ def _same(field: str, a: Any, b: Any) -> bool:
     if field == "id_number":
         return idnumber.normalise(a) == idnumber.normalise(b)
     if field == "name":
-        return a.strip() == b.strip()
+        return str(a).strip() == str(b).strip()
     return bool(a == b)
 
 
@@ -200,6 +203,8 @@ def _check_retirement(
             )
 
     month = retirement.get("month")
+    if not isinstance(month, str):
+        return problems
     try:
         parse_year_month(month)
     except ValueError:
@@ -257,6 +262,44 @@ def _check_retirement(
                 )
             )
     return problems
+
+
+def _check_illness_service(app: dict[str, Any], rules: RetirementRules) -> list[Problem]:
+    """Illness retirement or resignation needs `illness_min_service_years` of continuous
+    service (DOMAIN §2). Service runs from the start of work, or from the month after the
+    latest declared interruption, up to the retirement month."""
+    month = (app.get("retirement") or {}).get("month")
+    since = (app.get("applicant") or {}).get("work_start_month")
+    if not (_is_year_month(month) and _is_year_month(since)):
+        return []  # the schema reports a missing or malformed month
+    path = "$.applicant.work_start_month"
+    gaps = app.get("contribution_gaps")
+    for i, gap in enumerate(gaps if isinstance(gaps, list) else []):
+        end = gap.get("to_month") if isinstance(gap, dict) else None
+        if _is_year_month(end) and since <= end < month:
+            since, path = add_months(end, 1), f"$.contribution_gaps[{i}].to_month"
+    served = months_between(since, month)
+    required = rules.illness_min_service_years * 12
+    if served >= required:
+        return []
+    return [
+        Problem(
+            "illness_service_years_short",
+            path,
+            f"illness retirement needs {rules.illness_min_service_years} years of continuous "
+            f"service; from {since} to {month} is {_age_en(served)}",
+            f"因病退休（退职）须连续工龄满 {rules.illness_min_service_years} 年；"
+            f"自 {since} 至 {month} 仅 {served // 12}年{served % 12}个月",
+        )
+    ]
+
+
+def _is_year_month(value: Any) -> TypeGuard[str]:
+    try:
+        parse_year_month(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _check_special_job(special_job: dict[str, Any], rules: RetirementRules) -> list[Problem]:

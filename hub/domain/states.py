@@ -1,12 +1,31 @@
-"""The linked-item state machine: forward-only moves, four final states."""
+"""The linked-item state machine: forward-only moves, four final states.
+
+The words are the contracts' (`item_state`, and `progress_status` for what a department
+reports); this module only orders them, and fails at import if the contracts drop one.
+"""
 from __future__ import annotations
 
 import contracts
 
+
+def _state(value: str) -> str:
+    return contracts.code("item_state", value)
+
+
+def _progress(value: str) -> str:
+    return contracts.code("progress_status", value)
+
+
 WAITING, DISPATCHED, DELIVERED, RECEIVED, IN_PROGRESS = (
-    "waiting", "dispatched", "delivered", "received", "in_progress",
+    _state("waiting"), _state("dispatched"), _state("delivered"), _state("received"),
+    _state("in_progress"),
 )
-COMPLETED, STANDALONE, CANCELLED, FAILED = "completed", "standalone", "cancelled", "failed"
+COMPLETED, STANDALONE, CANCELLED, FAILED = (
+    _state("completed"), _state("standalone"), _state("cancelled"), _state("failed"))
+# What a department reports (progress_status), one word per report.
+REPORTED_RECEIVED, REPORTED_IN_PROGRESS, REPORTED_COMPLETED, REPORTED_NOT_ELIGIBLE, \
+    REPORTED_FAILED = (_progress("received"), _progress("in_progress"), _progress("completed"),
+                       _progress("not_eligible"), _progress("failed"))
 PROGRESSION = (WAITING, DISPATCHED, DELIVERED, RECEIVED, IN_PROGRESS)
 FINAL = frozenset({COMPLETED, STANDALONE, CANCELLED, FAILED})
 

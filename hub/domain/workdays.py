@@ -17,17 +17,20 @@ from __future__ import annotations
 
 import datetime
 import functools
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
-from zoneinfo import ZoneInfo
 
 import chinese_calendar
 from chinese_calendar.constants import holidays as _lib_holidays
 from chinese_calendar.constants import workdays as _lib_workdays
 
+from hub.domain.clock import beijing_date
+
+# Re-exported for callers not yet moved to `hub.domain.clock`.
+from hub.domain.clock import beijing_iso as beijing_iso
+from hub.domain.clock import beijing_time as beijing_time
 from hub.domain.errors import DomainError
 
-BEIJING = ZoneInfo("Asia/Shanghai")
 LIBRARY_SOURCE = f"chinese-calendar {getattr(chinese_calendar, '__version__', '')}".strip()
 
 _LIB_FIRST = min(_lib_holidays).year
@@ -142,29 +145,6 @@ class WorkingCalendar:
     def sources(self, first: datetime.date, last: datetime.date) -> list[str]:
         """Which arrangements a count from `first` to `last` relied on (for an item's history)."""
         return [self._years[y].source for y in range(first.year, last.year + 1) if y in self._years]
-
-
-def beijing_date(at: datetime.datetime) -> datetime.date:
-    """The Beijing calendar date of an instant (a naive datetime is taken as UTC)."""
-    if at.tzinfo is None:
-        at = at.replace(tzinfo=datetime.timezone.utc)
-    return at.astimezone(BEIJING).date()
-
-
-def beijing_time(at: datetime.datetime) -> datetime.datetime:
-    """An instant in Beijing time (a naive datetime is taken as UTC)."""
-    if at.tzinfo is None:
-        at = at.replace(tzinfo=datetime.timezone.utc)
-    return at.astimezone(BEIJING)
-
-
-def beijing_iso(at: datetime.datetime | None) -> str:
-    """An instant as people see it: Beijing time with its offset, e.g. 2026-12-07T01:30:00+08:00."""
-    if at is None:
-        return ""
-    if at.tzinfo is None:
-        at = at.replace(tzinfo=datetime.timezone.utc)
-    return at.astimezone(BEIJING).isoformat(timespec="seconds")
 
 
 def _as_date(day: datetime.date) -> datetime.date:

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import functools
-from datetime import datetime, timezone
-from typing import Any, Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 
 from flask import Blueprint, Response, g, request
 
@@ -36,7 +37,7 @@ def _since(raw: Any, path: str) -> datetime | None:
     try:
         dt = datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
         if dt.tzinfo is not None:
-            dt.astimezone(timezone.utc)  # a year-1 or year-9999 time may not exist in UTC
+            dt.astimezone(UTC)  # a year-1 or year-9999 time may not exist in UTC
     except (ValueError, OverflowError) as exc:
         raise _bad("invalid_time", path, "expected an ISO 8601 date-time",
                    "应为 ISO 8601 日期时间") from exc
@@ -78,7 +79,8 @@ def replay_many() -> Response:
     states = body.get("states", [delivery.DEAD])
     if (not isinstance(states, list) or not states
             or not all(isinstance(x, str) and x in operations.REPLAYABLE for x in states)):
-        raise _bad("invalid_replay", "$.states", f"states must be a subset of {operations.REPLAYABLE}",
+        raise _bad("invalid_replay", "$.states",
+                   f"states must be a subset of {operations.REPLAYABLE}",
                    "states 取值不正确", status=422)
     return _json(operations.replay(hub_of_app(), member=body["member"],
                                    since=_since(body.get("since"), "$.since"),

@@ -35,7 +35,8 @@ def _int_arg(name: str, default: int | None, minimum: int = 0) -> int | None:
     if raw is None or raw == "":
         return default
     # ASCII digits only: str.isdigit() also takes "²" and "١٢", which int() then refuses or reads
-    if not (raw.isascii() and raw.isdigit() and len(raw) <= 19) or not minimum <= int(raw) <= MAX_INT:
+    if (not (raw.isascii() and raw.isdigit() and len(raw) <= 19)
+            or not minimum <= int(raw) <= MAX_INT):
         raise _bad("invalid_query", f"$.query.{name}",
                    f"'{name}' must be an integer from {minimum} to {MAX_INT}",
                    f"参数“{name}”必须是 {minimum} 至 {MAX_INT} 之间的整数")
@@ -55,7 +56,7 @@ def post_events() -> Response:
     resp = _json({"receipts": [r.to_dict() for r in out.receipts]}, 202)
     if out.warnings:
         # RFC 9745 Deprecation (the contract is deprecated now) plus a readable note.
-        resp.headers["Deprecation"] = "@%d" % int(time.time())
+        resp.headers["Deprecation"] = f"@{int(time.time())}"
         resp.headers["X-Contract-Deprecated"] = "; ".join(out.warnings)
     return resp
 

@@ -13,10 +13,11 @@ from hub.bootstrap import Hub, bootstrap
 from hub.config import Config
 from hub.console import web as console_web
 from hub.domain.errors import DomainError
-from hub.services import operations
-from hub.http import admin, api, log as message_log, metrics, registry
+from hub.http import admin, api, metrics, registry
+from hub.http import log as message_log
 from hub.http.openapi import document as openapi_document
 from hub.http.problems import from_domain, problem
+from hub.services import operations
 from hub.store.db import OUTAGE, unavailable
 
 log = logging.getLogger("hub.http")
@@ -34,7 +35,8 @@ def database_unavailable() -> Response:
     resp = problem(503, "database_unavailable",
                    "the database is unavailable for a moment; try again after Retry-After "
                    "(sending the same event ids again is safe)",
-                   "数据库暂时不可用，请在 Retry-After 指定的秒数后重试（以相同事件标识重发是安全的）")
+                   "数据库暂时不可用，请在 Retry-After 指定的秒数后重试"
+                   "（以相同事件标识重发是安全的）")
     resp.headers["Retry-After"] = str(RETRY_AFTER_S)
     return resp
 
@@ -71,7 +73,7 @@ def create_app(config: Config | None = None, hub: Hub | None = None) -> Flask:
             with hub.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
             database = "ok"
-        except Exception as exc:  # noqa: BLE001 - reported, never fatal here
+        except Exception as exc:
             if not unavailable(exc):
                 raise
             OUTAGE.lost(exc)

@@ -1,7 +1,8 @@
 """Prometheus metrics computed from the database at scrape time, so every process agrees."""
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
@@ -10,9 +11,9 @@ from sqlalchemy import case, func, select
 from hub.bootstrap import Hub
 from hub.console.metrics import WarningCollector
 from hub.domain.delivery import PENDING
+from hub.messagelog.metrics import LogCollector
 from hub.registry import calendars
 from hub.services import key_age
-from hub.messagelog.metrics import LogCollector
 from hub.services.outbox import utcnow
 from hub.store.models import Delivery
 
@@ -48,7 +49,8 @@ class DeliveryCollector:
             row = s.execute(select(func.count(Delivery.latency_ms), func.sum(Delivery.latency_ms),
                                    *cols).where(Delivery.latency_ms.is_not(None))).one()
         total, total_ms = int(row[0] or 0), float(row[1] or 0)
-        buckets = [(str(b / 1000), int(v or 0)) for b, v in zip(LATENCY_BUCKETS_MS, row[2:])]
+        buckets = [(str(b / 1000), int(v or 0))
+                   for b, v in zip(LATENCY_BUCKETS_MS, row[2:], strict=True)]
         buckets.append(("+Inf", total))
         hist = HistogramMetricFamily("hub_delivery_latency_seconds",
                                      "Time from an event's acceptance to its delivery",
@@ -97,9 +99,9 @@ class CalendarCollector:
 
 def render(hub: Hub) -> bytes:
     registry = CollectorRegistry()
-    registry.register(DeliveryCollector(hub))  # type: ignore[arg-type]
-    registry.register(KeyAgeCollector(hub))  # type: ignore[arg-type]
-    registry.register(CalendarCollector(hub))  # type: ignore[arg-type]
-    registry.register(LogCollector(hub))  # type: ignore[arg-type]
-    registry.register(WarningCollector(hub))  # type: ignore[arg-type]
+    registry.register(DeliveryCollector(hub))
+    registry.register(KeyAgeCollector(hub))
+    registry.register(CalendarCollector(hub))
+    registry.register(LogCollector(hub))
+    registry.register(WarningCollector(hub))
     return generate_latest(registry)

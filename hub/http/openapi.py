@@ -8,12 +8,13 @@ import contracts
 from hub.domain import delivery
 from hub.registry.compat import MODES
 
-SIGNED = [{"httpSignature": []}]
+SIGNED: list[dict[str, list[str]]] = [{"httpSignature": []}]
 
 
 def _problem(desc: str) -> dict[str, Any]:
     return {"description": desc,
-            "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+            "content": {"application/problem+json": {
+                "schema": {"$ref": "#/components/schemas/Problem"}}}}
 
 
 def _json(ref: str, desc: str) -> dict[str, Any]:
@@ -30,7 +31,8 @@ YEAR = {"name": "year", "in": "path", "required": True,
         "schema": {"type": "integer", "minimum": 2000, "maximum": 2100}}
 
 AUTH_ERRORS = {
-    "401": _problem("signature missing, malformed, invalid, expired, unknown key or replayed nonce"),
+    "401": _problem("signature missing, malformed, invalid, expired, unknown key "
+                    "or replayed nonce"),
     "413": _problem("body larger than the configured limit"),
 }
 
@@ -51,11 +53,11 @@ def document() -> dict[str, Any]:
             "title": "Retirement one-thing data-exchange hub (退休“一件事”数据共享中转)",
             "version": "1.0.0",
             "description": (
-                "Signed CloudEvents in, routed deliveries out. Every /v1 request carries an RFC 9421 "
-                "HTTP Message Signature (ed25519, or sm2-sm3 for an SM2 key; covers @method "
-                "@authority @path @query, plus content-type and content-digest with a body; "
-                "created, expires <= 5 min, keyid, nonce, tag=\"retirement-hub\"). Errors are "
-                "RFC 9457 problem documents."),
+                "Signed CloudEvents in, routed deliveries out. Every /v1 request carries an "
+                "RFC 9421 HTTP Message Signature (ed25519, or sm2-sm3 for an SM2 key; covers "
+                "@method @authority @path @query, plus content-type and content-digest with a "
+                "body; created, expires <= 5 min, keyid, nonce, tag=\"retirement-hub\"). "
+                "Errors are RFC 9457 problem documents."),
         },
         "components": {
             "securitySchemes": {
@@ -65,7 +67,8 @@ def document() -> dict[str, Any]:
             "schemas": {
                 "Problem": {
                     "type": "object",
-                    "required": ["type", "title", "status", "code", "detail", "detail_zh", "errors"],
+                    "required": ["type", "title", "status", "code", "detail", "detail_zh",
+                                 "errors"],
                     "properties": {
                         "type": {"type": "string"}, "title": {"type": "string"},
                         "status": {"type": "integer"}, "code": {"type": "string"},
@@ -105,7 +108,8 @@ def document() -> dict[str, Any]:
                                      "items": OPEN}}}}}},
                 "Checkpoint": {
                     "type": "object",
-                    "required": ["origin", "size", "root_hash", "time", "keyid", "signature", "note"],
+                    "required": ["origin", "size", "root_hash", "time", "keyid", "signature",
+                                 "note"],
                     "description": "The hub's signed statement of the message log (RFC 9162 tree). "
                                    "The Ed25519 signature (base64) covers `note`: origin, size, "
                                    "root hash (base64) and time, one per line.",
@@ -209,7 +213,8 @@ def document() -> dict[str, Any]:
                 "summary": "Publish one event or a batch (all or nothing)",
                 "security": SIGNED,
                 "requestBody": {"required": True, "content": {
-                    "application/cloudevents+json": {"schema": {"$ref": "#/components/schemas/CloudEvent"}},
+                    "application/cloudevents+json": {
+                        "schema": {"$ref": "#/components/schemas/CloudEvent"}},
                     "application/cloudevents-batch+json": {"schema": {
                         "type": "array", "items": {"$ref": "#/components/schemas/CloudEvent"}}}}},
                 "responses": {
@@ -217,9 +222,11 @@ def document() -> dict[str, Any]:
                     "400": _problem("malformed JSON or an empty batch"),
                     "403": _problem("source is not the signer, or the type may not be published"),
                     "404": _problem("the case named by subject does not exist for this member"),
-                    "409": _problem("same id with other content, case exists, illegal item transition"),
+                    "409": _problem("same id with other content, case exists, "
+                                    "illegal item transition"),
                     "415": _problem("content type is not CloudEvents structured or batch JSON"),
-                    "422": _problem("envelope, contract or domain rule problems, every one with its path"),
+                    "422": _problem("envelope, contract or domain rule problems, "
+                                    "every one with its path"),
                     **AUTH_ERRORS, **UNAVAILABLE}}},
             "/v1/feed": {"get": {
                 "summary": "The caller's events in order after a cursor",
@@ -248,7 +255,8 @@ def document() -> dict[str, Any]:
                 "security": SIGNED,
                 "parameters": [{"name": "case_id", "in": "path", "required": True,
                                 "schema": {"type": "string"}}],
-                "responses": {"200": _json("CaseStatus", "each item's state, history, reasons, deadlines"),
+                "responses": {"200": _json("CaseStatus",
+                                           "each item's state, history, reasons, deadlines"),
                               "404": _problem("no such case, or the caller takes no part in it"),
                               **AUTH_ERRORS}}},
             "/v1/log/checkpoints/latest": {"get": {
@@ -482,9 +490,10 @@ def document() -> dict[str, Any]:
             "/v1/admin/audit": {"get": {
                 "summary": "Registry and member changes, newest first (admin)", "security": SIGNED,
                 "responses": {"200": _json("Audit", "audit log"), **ADMIN_ERRORS}}},
-            "/readyz": {"get": {"summary": "Database reachable, keys loaded, worker heartbeat fresh",
-                                "responses": {"200": {"description": "ready"},
-                                              "503": {"description": "not ready, with the failing check"}}}},
+            "/readyz": {"get": {
+                "summary": "Database reachable, keys loaded, worker heartbeat fresh",
+                "responses": {"200": {"description": "ready"},
+                              "503": {"description": "not ready, with the failing check"}}}},
             "/metrics": {"get": {"summary": "Prometheus metrics",
                                  "responses": {"200": {"description": "text exposition format"}}}},
             "/healthz": {"get": {"summary": "Alive (answers even while the database is "

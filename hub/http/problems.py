@@ -1,7 +1,8 @@
 """RFC 9457 problem details, with a stable code and English and Chinese messages."""
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from flask import Response, json
 

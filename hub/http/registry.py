@@ -132,7 +132,8 @@ def add_member() -> Response:
         if value is not None and (not isinstance(value, list)
                                   or not all(isinstance(x, str) for x in value)):
             problems.append(Problem("invalid_member", f"$.{key}",
-                                    f"'{key}' must be a list of strings", f"{key} 必须是字符串数组"))
+                                    f"'{key}' must be a list of strings",
+                                    f"{key} 必须是字符串数组"))
             body[key] = []
     snap = hub_of_app().snap()
     for key in ("publish", "subscribe"):

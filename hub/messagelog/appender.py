@@ -10,10 +10,12 @@ rest of another's transaction, and no root is ever recomputed from the first lea
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime, timezone
-from typing import Any, Iterable
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any, cast
 
-from sqlalchemy import Table, event as sa_event, func, literal, select, tuple_
+from sqlalchemy import Table, func, literal, select, tuple_
+from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.domain.delivery import BY_PULL, DELIVERED
@@ -76,7 +78,7 @@ def _before_commit(session: Session) -> None:
     if not pending:
         return
     session.flush()  # sequences and attempt ids are known from here on
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     rows: list[dict[str, Any]] = []
     for kind, what in pending:
         if kind == "event":
@@ -133,10 +135,10 @@ def _delivery_rows(s: Session, outcomes: list[tuple[int, str, str]], now: dateti
     return rows
 
 
-HEAD: Table = LogHead.__table__  # type: ignore[assignment]
+HEAD = cast(Table, LogHead.__table__)
 READ_HEAD = select(HEAD.c.size, HEAD.c.frontier).where(HEAD.c.id == 1).with_for_update()
 WRITE_HEAD = HEAD.update().where(HEAD.c.id == 1)
-INSERT_LEAVES = LogLeaf.__table__.insert()
+INSERT_LEAVES = cast(Table, LogLeaf.__table__).insert()
 
 
 def append(s: Session, rows: list[dict[str, Any]], now: datetime) -> int:
@@ -146,6 +148,7 @@ def append(s: Session, rows: list[dict[str, Any]], now: datetime) -> int:
     read the head, insert the leaves, move the head; no ORM bookkeeping on the hot path of
     every commit."""
     conn = s.connection()
+    size: int
     size, stored = conn.execute(READ_HEAD).one()
     frontier = [bytes.fromhex(h) for h in stored]
     leaves = []

@@ -15,10 +15,11 @@ import fcntl
 import hashlib
 import json
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -32,8 +33,15 @@ from hub.messagelog.leaves import canonical, iso
 from hub.messagelog.tables import ArchivedCase
 from hub.services.outbox import utcnow
 from hub.store.models import (
-    CaseIssueRow, CaseItemHistoryRow, CaseItemRow, CaseMember, CaseRow, Delivery,
-    DeliveryAttempt, Event, UTCDateTime,
+    CaseIssueRow,
+    CaseItemHistoryRow,
+    CaseItemRow,
+    CaseMember,
+    CaseRow,
+    Delivery,
+    DeliveryAttempt,
+    Event,
+    UTCDateTime,
 )
 
 # insertion order; deletion runs backwards
@@ -84,7 +92,7 @@ def _rows(s: Session, case_id: str) -> dict[str, list[dict[str, Any]]]:
              "delivery_attempts": DeliveryAttempt.delivery_id.in_(dids)}
     out = {}
     for t in TABLES:
-        out[t.name] = [{k: _plain(v) for k, v in r._mapping.items()}
+        out[t.name] = [{k: _plain(v) for k, v in r._mapping.items()}  # noqa: SLF001 - Row's API
                        for r in s.execute(select(t).where(where[t.name]))]
     return out
 
@@ -120,7 +128,8 @@ def run(hub: Hub, older_than: timedelta | None = None, batch: int = 1000) -> dic
                 for cid in ids:
                     nonce = os.urandom(12)
                     sealed = aead.encrypt(nonce, canonical(_rows(s, cid)), cid.encode())
-                    lines.append(canonical({"case_id": cid, "nonce": base64.b64encode(nonce).decode(),
+                    lines.append(canonical({"case_id": cid,
+                                            "nonce": base64.b64encode(nonce).decode(),
                                             "rows": base64.b64encode(sealed).decode()}))
                 data = b"\n".join(lines) + b"\n"
                 path, manifest = _write(hub, directory, ids, data)

@@ -182,7 +182,7 @@ def cosign(hub: Hub, member_id: str, keyid: str, size: int, signature: str) -> d
             if owner is None or owner[0] != member_id:
                 raise ValueError("key not owned")
             owner[1].verify(raw, cp.note.encode("utf-8"))
-        except Exception as exc:  # noqa: BLE001 - any failure means the signature is not good
+        except Exception as exc:
             raise bad("bad_cosignature", "the signature does not verify over the checkpoint's "
                       "note with the key that signed this request",
                       "该签名无法用本次请求的签名密钥对检查点内容验证通过", 422) from exc

@@ -8,7 +8,7 @@ nothing is ever recomputed from the first leaf.
 from __future__ import annotations
 
 import hashlib
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 HASH_SIZE = 32
 EMPTY_ROOT = hashlib.sha256(b"").digest()
@@ -117,7 +117,8 @@ def _subproof(nodes: Nodes, m: int, start: int, end: int, complete: bool) -> lis
         return [] if complete else [subtree_root(nodes, start, end)]
     k = _split(n)
     if m <= k:
-        return _subproof(nodes, m, start, start + k, complete) + [subtree_root(nodes, start + k, end)]
+        return [*_subproof(nodes, m, start, start + k, complete),
+                subtree_root(nodes, start + k, end)]
     return _subproof(nodes, m - k, start + k, end, False) + [subtree_root(nodes, start, start + k)]
 
 

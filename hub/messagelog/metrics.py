@@ -1,7 +1,8 @@
 """Prometheus gauges for the message log, read from the database at scrape time."""
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily
 

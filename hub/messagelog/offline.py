@@ -130,7 +130,8 @@ def verify_bundle(bundle: dict[str, Any]) -> list[str]:
         idx, leaf = events.pop(seq)
         if leaf["event_sha256"] != digest:
             problems.append(f"{name}, leaf {idx}: content differs from the logged digest")
-        if leaf["member"] != rec["envelope"].get("source") or leaf["received_at"] != rec["received_at"]:
+        if (leaf["member"] != rec["envelope"].get("source")
+                or leaf["received_at"] != rec["received_at"]):
             problems.append(f"{name}, leaf {idx}: source or receipt time differ from the log")
     for seq, (idx, leaf) in sorted(events.items()):
         problems.append(f"event {seq} (id {leaf['id']}), leaf {idx}: logged but missing (removed?)")

@@ -47,7 +47,9 @@ def _visible_event(s: Session, member_id: str, event_id: str) -> Event | None:
     rows = s.scalars(select(Event).where(Event.event_id == event_id)
                      .where((Event.source == member_id) | sent).order_by(Event.seq)).all()
     own = [e for e in rows if e.source == member_id]
-    return (own or list(rows) or [None])[0]
+    if own:
+        return own[0]
+    return rows[0] if rows else None
 
 
 def inclusion_for_event(hub: Hub, member_id: str, event_id: str) -> dict[str, Any]:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any, Callable
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from sqlalchemy import and_, exists, select
@@ -106,8 +107,8 @@ def verify(hub: Hub, progress: Callable[[int, int], None] | None = None,
                     findings.append(Finding("leaf_changed", f"log leaf {n}", n, signed_by(n),
                                             "the stored subtree hashes differ from the leaves'"))
                 n += 1
-                cp = by_size.get(n)
-                if cp is not None and merkle.frontier_root(frontier) != cp.root:
+                at_n = by_size.get(n)
+                if at_n is not None and merkle.frontier_root(frontier) != at_n.root:
                     findings.append(Finding("root_mismatch", f"checkpoint {n}", None, n,
                                             "the stored leaves do not give the signed root"))
             findings.extend(_record_findings(s, leaves, signed_by, flagged_events))
@@ -245,4 +246,5 @@ def _inserted(s: Any, base: dict[str, Any]) -> list[Finding]:
 
 def last_run(hub: Hub) -> LogVerification | None:
     with hub.transaction() as s:
-        return s.scalars(select(LogVerification).order_by(LogVerification.id.desc()).limit(1)).first()
+        newest = select(LogVerification).order_by(LogVerification.id.desc()).limit(1)
+        return s.scalars(newest).first()

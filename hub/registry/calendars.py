@@ -12,14 +12,14 @@ import datetime
 import logging
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
 import contracts
 from hub.domain import arrangement
 from hub.domain import states as S
+from hub.domain.clock import beijing_date
 from hub.domain.errors import DomainError, Problem
-from hub.domain.workdays import beijing_date
 from hub.registry.service import audit
 from hub.services.outbox import iso, utcnow
 from hub.services.react import react
@@ -105,7 +105,7 @@ def recompute(hub: Hub, year: int | None, *, by: str, chunk: int = 200) -> dict[
     cal = snap.calendar
     label = cal.arrangement(year).source if year is not None and cal.knows(year) else "current"
     closed_items = [S.WAITING, *sorted(S.FINAL)]
-    cond = CaseItemRow.deadline_note.is_not(None)
+    cond: ColumnElement[bool] = CaseItemRow.deadline_note.is_not(None)
     if year is not None:
         first, last = datetime.date(year, 1, 1), datetime.date(year, 12, 31)
         cond = or_(cond, (CaseItemRow.clock_started_on <= last)
@@ -128,7 +128,7 @@ def recompute(hub: Hub, year: int | None, *, by: str, chunk: int = 200) -> dict[
                 for code, it in case.items.items():
                     if it.clock_started_on is None and it.state != S.WAITING:
                         it.clock_started_on = _clock_start(s, cid, code)
-                changed = case.recompute_deadlines(snap.items, cal.deadline, year=year,
+                changed = case.recompute_deadlines(snap.definitions, cal.deadline, year=year,
                                                    calendar=label, now=now, by=by)
                 if changed:
                     uow.cases.save(case)

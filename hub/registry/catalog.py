@@ -23,6 +23,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 import contracts
+from hub.domain.items import ItemDefinition
 from hub.domain.workdays import WorkingCalendar
 from hub.security.keys import public_from_pem
 from hub.store.calendars import load_calendar
@@ -84,7 +85,7 @@ def split_id(schema_id: str) -> tuple[str, int] | None:
 
 
 def request_type(code: str) -> str:
-    return f"cn.gov.js.retirement.item.{code.replace('_', '-')}.requested.v1"
+    return contracts.request_type(code)
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,12 @@ class Snapshot:
     _fast: dict[str, Any] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     calendar: WorkingCalendar = field(default_factory=WorkingCalendar, repr=False)
+    # `items` typed, parsed once here: what the case aggregate reads
+    definitions: tuple[ItemDefinition, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.definitions:
+            self.definitions = tuple(ItemDefinition.parse(d) for d in self.items)
 
     # ----- contracts -------------------------------------------------------------------
     def validator(self, schema_id: str) -> Any:

@@ -31,10 +31,13 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 from urllib.parse import unquote, urldefrag, urljoin
+
+from hub.domain.projection import unescape
 
 __all__ = [
     "DEFAULT_MODE",
@@ -165,7 +168,8 @@ TABLE: tuple[Rule, ...] = (
     Rule("FORMAT_CHANGED", "format changed", False, "Old strings in the old format are refused."),
     Rule("FORMAT_REMOVED", "format dropped", True, "Any string is accepted now."),
     # -- numbers --------------------------------------------------------------------------------
-    Rule("MULTIPLE_OF_ADDED", "multipleOf introduced", False, "Old numbers off the grid are refused."),
+    Rule("MULTIPLE_OF_ADDED", "multipleOf introduced", False,
+         "Old numbers off the grid are refused."),
     Rule("MULTIPLE_OF_REMOVED", "multipleOf dropped", True, "Any number is accepted now."),
     Rule("MULTIPLE_OF_REDUCED", "multipleOf changed to a divisor of the old one", True,
          "Every multiple of the old value is a multiple of the new one (0.01 -> 0.001)."),
@@ -187,12 +191,14 @@ TABLE: tuple[Rule, ...] = (
          "Old data may contain it and the new closed model refuses it."),
     Rule("PROPERTY_REMOVED_FROM_OPEN_CONTENT_MODEL", "property removed (open, covered)", True,
          "The new model's additionalProperties/patternProperties accept what the property did."),
-    Rule("PROPERTY_REMOVED_NOT_COVERED_BY_OPEN_CONTENT_MODEL", "property removed (open, not covered)",
-         False, "Old values of it are refused by the new additionalProperties/patternProperties."),
+    Rule("PROPERTY_REMOVED_NOT_COVERED_BY_OPEN_CONTENT_MODEL",
+         "property removed (open, not covered)", False,
+         "Old values of it are refused by the new additionalProperties/patternProperties."),
     Rule("REQUIRED_ATTRIBUTE_ADDED", "an existing property made required", False,
          "Old data without it is refused (no default)."),
-    Rule("REQUIRED_ATTRIBUTE_WITH_DEFAULT_ADDED", "an existing property with a default made required",
-         True, "Readers fill in the default for old data."),
+    Rule("REQUIRED_ATTRIBUTE_WITH_DEFAULT_ADDED",
+         "an existing property with a default made required", True,
+         "Readers fill in the default for old data."),
     Rule("REQUIRED_ATTRIBUTE_REMOVED", "a property no longer required", True,
          "Old data always has it; the new reader also accepts data without it."),
     Rule("ADDITIONAL_PROPERTIES_OPENED", "additionalProperties false -> true/schema", True,
@@ -225,8 +231,9 @@ TABLE: tuple[Rule, ...] = (
          "Old data matching only that alternative is refused."),
     Rule("SUM_TYPE_INTRODUCED", "anyOf/oneOf introduced, no branch covers the old schema", False,
          "Old data may match none of the alternatives."),
-    Rule("SUM_TYPE_INTRODUCED_COVERING_OLD", "anyOf/oneOf introduced, a branch covers the old schema",
-         True, "E.g. string -> anyOf[string, null]: old data matches the covering branch."),
+    Rule("SUM_TYPE_INTRODUCED_COVERING_OLD",
+         "anyOf/oneOf introduced, a branch covers the old schema", True,
+         "E.g. string -> anyOf[string, null]: old data matches the covering branch."),
     Rule("SUM_TYPE_DROPPED", "anyOf/oneOf dropped", True, "The alternatives no longer constrain."),
     Rule("NOT_ADDED", "not introduced", False, "Old data matching the excluded schema is refused."),
     Rule("NOT_REMOVED", "not dropped", True, "Nothing is excluded now."),
@@ -342,9 +349,10 @@ def _tagged(diffs: list[Difference], direction: str, version: int) -> list[Diffe
 
 
 def _default_resolver(*schemas: Any) -> Resolve:
-    import contracts
     from referencing import Resource
     from referencing.jsonschema import DRAFT202012
+
+    import contracts
 
     extra = [(urldefrag(s["$id"]).url, Resource.from_contents(s, default_specification=DRAFT202012))
              for s in schemas if isinstance(s, dict) and isinstance(s.get("$id"), str)]
@@ -378,7 +386,7 @@ class _Side:
                 target = _fragment(self.root, fragment)
             else:
                 target = self._resolve(uri)
-        except Exception as exc:  # noqa: BLE001 - any lookup failure means "cannot be decided"
+        except Exception as exc:  # any lookup failure means "cannot be decided"
             raise _Unresolvable(f"{uri}: {type(exc).__name__}: {exc}") from exc
         base = doc
         if isinstance(target, dict) and isinstance(target.get("$id"), str):
@@ -396,7 +404,7 @@ def _fragment(doc: Any, fragment: str) -> Any:
         return found
     node = doc
     for raw in fragment[1:].split("/"):
-        part = unquote(raw).replace("~1", "/").replace("~0", "~")
+        part = unescape(unquote(raw))
         node = node[int(part)] if isinstance(node, list) else node[part]
     return node
 
@@ -420,6 +428,9 @@ def _find_anchor(node: Any, anchor: str) -> Any:
 # ------------------------------------------------------------------------------------------------
 # the walk
 # ------------------------------------------------------------------------------------------------
+
+
+_Sub = dict[str, Any]  # one subschema object
 
 
 class _Node(NamedTuple):
@@ -554,7 +565,7 @@ class _Walker:
 
     # -- keyword groups -------------------------------------------------------------------------
 
-    def _annotations(self, old: dict, new: dict, path: str, out: list[Difference]) -> None:
+    def _annotations(self, old: _Sub, new: _Sub, path: str, out: list[Difference]) -> None:
         for keyword, kind in _NAMED_ANNOTATIONS.items():
             if _canon(old.get(keyword)) != _canon(new.get(keyword)):
                 self._add(out, kind, _key(path, keyword),
@@ -565,7 +576,7 @@ class _Walker:
         if changed:
             self._add(out, "ANNOTATION_CHANGED", path, ", ".join(changed) + " changed")
 
-    def _type(self, old: dict, new: dict, path: str, out: list[Difference]) -> None:
+    def _type(self, old: _Sub, new: _Sub, path: str, out: list[Difference]) -> None:
         p = _key(path, "type")
         if "type" not in old and "type" not in new:
             return
@@ -591,7 +602,7 @@ class _Walker:
             kind = "TYPE_CHANGED"
         self._add(out, kind, p, detail)
 
-    def _enum_const(self, old: dict, new: dict, path: str, out: list[Difference]) -> None:
+    def _enum_const(self, old: _Sub, new: _Sub, path: str, out: list[Difference]) -> None:
         o_enum, n_enum = old.get("enum"), new.get("enum")
         o_const, n_const = "const" in old, "const" in new
         # const on one side against enum on the other: compare as value sets
@@ -629,7 +640,7 @@ class _Walker:
             "ENUM_EXTENDED" if added else "ENUM_NARROWED")
         self._add(out, kind, p, "; ".join(parts))
 
-    def _bounds(self, old: dict, new: dict, path: str, out: list[Difference]) -> None:
+    def _bounds(self, old: _Sub, new: _Sub, path: str, out: list[Difference]) -> None:
         for keyword, (name, upper) in _BOUND_KEYWORDS.items():
             o, n = old.get(keyword), new.get(keyword)
             if _canon(o) == _canon(n):
@@ -645,7 +656,7 @@ class _Walker:
                 kind = f"{name}_DECREASED" if upper else f"{name}_INCREASED"
             self._add(out, kind, p, f"{_short(o)} -> {_short(n)}")
 
-    def _strings_numbers(self, old: dict, new: dict, path: str, out: list[Difference]) -> None:
+    def _strings_numbers(self, old: _Sub, new: _Sub, path: str, out: list[Difference]) -> None:
         for keyword, prefix in (("pattern", "PATTERN"), ("format", "FORMAT")):
             o, n = old.get(keyword), new.get(keyword)
             if o == n:
@@ -694,8 +705,8 @@ class _Walker:
 
     def _object(self, a: _Node, b: _Node, path: str, out: list[Difference]) -> None:
         old, new = a.schema, b.schema
-        o_props: dict = old.get("properties") or {}
-        n_props: dict = new.get("properties") or {}
+        o_props: dict[str, Any] = old.get("properties") or {}
+        n_props: dict[str, Any] = new.get("properties") or {}
         o_req, n_req = set(old.get("required") or ()), set(new.get("required") or ())
         folded: set[str] = set()
         for name in [*o_props, *(k for k in n_props if k not in o_props)]:
@@ -749,8 +760,8 @@ class _Walker:
             self._add(out, "REQUIRED_ATTRIBUTE_REMOVED", _key(_key(path, "properties"), name),
                       f"{name!r} is no longer required")
         self._additional(a, b, path, out)
-        o_pat: dict = old.get("patternProperties") or {}
-        n_pat: dict = new.get("patternProperties") or {}
+        o_pat: dict[str, Any] = old.get("patternProperties") or {}
+        n_pat: dict[str, Any] = new.get("patternProperties") or {}
         for pattern in [*o_pat, *(k for k in n_pat if k not in o_pat)]:
             p = _key(_key(path, "patternProperties"), pattern)
             if pattern in o_pat and pattern in n_pat:
@@ -832,7 +843,7 @@ class _Walker:
             else:
                 self._branches(a, b, o, n, p, prefix, out)
 
-    def _branches(self, a: _Node, b: _Node, o: list, n: list, p: str, prefix: str,
+    def _branches(self, a: _Node, b: _Node, o: list[Any], n: list[Any], p: str, prefix: str,
                   out: list[Difference]) -> None:
         """anyOf/oneOf: every old branch must be covered by some new branch."""
         used: set[int] = set()
@@ -853,7 +864,7 @@ class _Walker:
         spare = [j for j in range(len(n)) if j not in used]
         if unmatched and len(unmatched) == len(spare):
             # the same number left on both sides: most likely edited in place
-            for i, j in zip(unmatched, spare):
+            for i, j in zip(unmatched, spare, strict=True):
                 self.compare(self._child(a, o[i]), self._child(b, n[j]), f"{p}[{j}]", out)
             return
         for i in unmatched:
@@ -879,7 +890,7 @@ class _Walker:
                     break
             else:
                 unmatched.append(i)
-        pairs = list(zip(unmatched, free))
+        pairs = list(zip(unmatched, free, strict=False))  # the extra ones stay unmatched
         for i, j in pairs:
             self.compare(self._child(a, o[i]), self._child(b, n[j]), f"{p}[{j}]", out)
         for i in unmatched[len(pairs):]:
@@ -908,7 +919,7 @@ class _Walker:
                           f"the excluded schema accepts more or other values ({_kinds(inner)})")
 
     def _conditional(self, a: _Node, b: _Node, path: str, out: list[Difference]) -> None:
-        def present(s: dict) -> bool:
+        def present(s: dict[str, Any]) -> bool:
             return "if" in s and ("then" in s or "else" in s)
 
         old, new = a.schema, b.schema

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import copy
 import re
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import jsonschema_rs
 from jsonschema import Draft202012Validator
@@ -20,12 +21,26 @@ from sqlalchemy.orm import Session
 import contracts
 from hub.bootstrap import Hub
 from hub.domain.errors import DomainError, Problem
+from hub.domain.projection import unescape
 from hub.registry import compat, vetting
-from hub.registry.catalog import (ACTIVE, DEPRECATED, RETIRED, Snapshot, explainer_class,
-                                  request_type, split_id)
+from hub.registry.catalog import (
+    ACTIVE,
+    DEPRECATED,
+    RETIRED,
+    Snapshot,
+    explainer_class,
+    request_type,
+    split_id,
+)
 from hub.services.outbox import iso, utcnow
-from hub.store.models import (ContractStatus, ContractVersion, ItemDefinitionRow, Member,
-                              RegistryAudit, SubjectConfig)
+from hub.store.models import (
+    ContractStatus,
+    ContractVersion,
+    ItemDefinitionRow,
+    Member,
+    RegistryAudit,
+    SubjectConfig,
+)
 
 SUBJECT = re.compile(r"^[a-z][a-z0-9-]{1,62}$")
 ITEM_DEFINITION = contracts.schema_id("item-definition")
@@ -87,12 +102,14 @@ def _house_rules(node: Any, path: str = "$") -> Iterator[Problem]:
         props = node.get("properties")
         if isinstance(props, dict):
             if node.get("additionalProperties") is not False:
-                yield Problem("object_not_closed", path, "objects must set additionalProperties: false",
+                yield Problem("object_not_closed", path,
+                              "objects must set additionalProperties: false",
                               "对象必须设置 additionalProperties: false")
             for name, sub in props.items():
                 if isinstance(sub, dict) and not sub.get("title"):
                     yield Problem("title_missing", f"{path}.properties.{name}",
-                                  "every property needs a (Chinese) title", "每个字段都需要中文标题 title")
+                                  "every property needs a (Chinese) title",
+                                  "每个字段都需要中文标题 title")
         for key, sub in node.items():
             if key in ("properties", "$defs", "patternProperties"):
                 if isinstance(sub, dict):
@@ -123,9 +140,10 @@ def _content(schema: dict[str, Any]) -> dict[str, Any]:
     return {"$schema": vetting.DIALECT, **{k: v for k, v in schema.items() if k != "$id"}}
 
 
-def _registry_with(snap: Snapshot, schema_id: str, schema: dict[str, Any]) -> Registry:
-    return snap.registry.with_resource(
+def _registry_with(snap: Snapshot, schema_id: str, schema: dict[str, Any]) -> Registry[Any]:
+    registry: Registry[Any] = snap.registry.with_resource(
         schema_id, Resource.from_contents(schema, default_specification=DRAFT202012))
+    return registry
 
 
 def _lookup(registry: Registry) -> Any:
@@ -134,14 +152,16 @@ def _lookup(registry: Registry) -> Any:
     return lambda uri: resolver.lookup(uri).contents
 
 
-def register_version(hub: Hub, actor: str, subject: str, schema: Any) -> tuple[dict[str, Any], bool]:
+def register_version(hub: Hub, actor: str, subject: str,
+                     schema: Any) -> tuple[dict[str, Any], bool]:
     """Returns (the version, created). An identical schema returns the existing version."""
     if not SUBJECT.match(subject):
         raise _fail("invalid_subject", 422, "subject names are lower-case letters, digits and -",
                     "主题名只能由小写字母、数字和连字符组成",
                     [Problem("invalid_subject", "$.subject", "bad name", "名称不合法")])
     if not isinstance(schema, dict):
-        raise _fail("schema_invalid", 422, "the schema must be a JSON object", "数据合同必须是 JSON 对象",
+        raise _fail("schema_invalid", 422, "the schema must be a JSON object",
+                    "数据合同必须是 JSON 对象",
                     [Problem("schema_invalid", "$.schema", "expected an object", "应为对象")])
     snap = hub.snap()
     existing = snap.versions(subject)
@@ -150,7 +170,8 @@ def register_version(hub: Hub, actor: str, subject: str, schema: Any) -> tuple[d
     schema = copy.deepcopy(schema)
     schema.setdefault("$schema", vetting.DIALECT)
     # the same content as an existing version is not a new version
-    same = [sid for v in reversed(existing) if (sid := contracts.schema_id(subject, v)) in snap.schemas
+    same = [sid for v in reversed(existing)
+            if (sid := contracts.schema_id(subject, v)) in snap.schemas
             and _content(snap.schemas[sid]) == _content(schema)]
     if same:
         return by_id(hub, same[0]), False
@@ -162,7 +183,8 @@ def register_version(hub: Hub, actor: str, subject: str, schema: Any) -> tuple[d
                     f"$id 必须为 {new_id} 或省略",
                     [Problem("schema_id_mismatch", "$.schema.$id", "wrong $id", "$id 不正确")])
     schema["$id"] = new_id
-    problems = [Problem("schema_invalid", "$.schema" + (e.json_path[1:] if hasattr(e, "json_path") else ""),
+    problems = [Problem("schema_invalid",
+                        "$.schema" + (e.json_path[1:] if hasattr(e, "json_path") else ""),
                         e.message, "不是合法的 JSON Schema 2020-12")
                 for e in Draft202012Validator(Draft202012Validator.META_SCHEMA).iter_errors(schema)]
     problems += [Problem(p.code, "$.schema" + p.path[1:], p.message, p.message_zh)
@@ -217,9 +239,11 @@ def register_version(hub: Hub, actor: str, subject: str, schema: Any) -> tuple[d
 
 def set_compatibility(hub: Hub, actor: str, subject: str, mode: Any) -> dict[str, Any]:
     if mode not in compat.MODES:
-        raise _fail("invalid_compatibility", 422, f"compatibility must be one of {', '.join(compat.MODES)}",
+        raise _fail("invalid_compatibility", 422,
+                    f"compatibility must be one of {', '.join(compat.MODES)}",
                     "兼容性模式取值不正确",
-                    [Problem("invalid_compatibility", "$.compatibility", "unknown mode", "未知模式")])
+                    [Problem("invalid_compatibility", "$.compatibility", "unknown mode",
+                             "未知模式")])
     with hub.uow() as uow:
         s = uow.session
         row = s.get(SubjectConfig, subject)
@@ -281,13 +305,14 @@ def _schema_has(snap: Snapshot, node: Any, tokens: list[str], base: str, depth: 
             if _schema_has(snap, sub, tokens, base, depth + 1):
                 return True
     for key in ("then", "else"):
-        if isinstance(node.get(key), dict) and _schema_has(snap, node[key], tokens, base, depth + 1):
+        if (isinstance(node.get(key), dict)
+                and _schema_has(snap, node[key], tokens, base, depth + 1)):
             return True
     return False
 
 
 def _case_document_has(snap: Snapshot, pointer: str) -> bool:
-    tokens = [t.replace("~1", "/").replace("~0", "~") for t in pointer.lstrip("/").split("/")]
+    tokens = [unescape(t) for t in pointer.lstrip("/").split("/")]
     if tokens in (["case_id"], ["city_code"]):
         return True
     roots = {"application": "application_submitted", "approval": "approval_decided"}
@@ -299,7 +324,8 @@ def _case_document_has(snap: Snapshot, pointer: str) -> bool:
 
 def register_item(hub: Hub, actor: str, definition: Any) -> tuple[dict[str, Any], int]:
     snap = hub.snap()
-    problems = [Problem(f"schema_{e.validator}", "$" + e.json_path[1:], e.message, "关联事项定义格式不正确")
+    problems = [Problem(f"schema_{e.validator}", "$" + e.json_path[1:], e.message,
+                        "关联事项定义格式不正确")
                 for e in snap.validator(ITEM_DEFINITION).iter_errors(definition)]
     if problems:
         raise _fail("invalid_item_definition", 422, "the linked-item definition is malformed",
@@ -315,7 +341,8 @@ def register_item(hub: Hub, actor: str, definition: Any) -> tuple[dict[str, Any]
         expected = request_type(code)
         if d.get("request_type") not in (None, expected):
             problems.append(Problem("request_type_mismatch", "$.request_type",
-                                    f"request_type must be {expected}", f"request_type 必须为 {expected}"))
+                                    f"request_type must be {expected}",
+                                    f"request_type 必须为 {expected}"))
         d["request_type"] = expected
         for key in ("payload_contract", "progress_contract"):
             if not d.get(key) or d[key] not in snap.schemas:
@@ -339,7 +366,8 @@ def register_item(hub: Hub, actor: str, definition: Any) -> tuple[dict[str, Any]
         problems.append(Problem("not_dispatched", "$.request_type",
                                 "items settled by the approval are not dispatched: "
                                 "request_type and payload_contract must be null",
-                                "由审批结果办结的事项不推送，request_type 与 payload_contract 应为空"))
+                                "由审批结果办结的事项不推送，"
+                                "request_type 与 payload_contract 应为空"))
     if problems:
         raise _fail("invalid_item_definition", 422, "the linked-item definition cannot take effect",
                     "关联事项定义未通过校验，未生效", problems)

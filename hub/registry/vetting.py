@@ -47,7 +47,9 @@ def rs_validator(schema: dict[str, Any], registry: Any) -> Any:
                                        pattern_options=jsonschema_rs.RegexOptions())
 
 
-def _walk(node: Any, path: str = "$", root: bool = True) -> Iterator[tuple[str, dict[str, Any], bool]]:
+def _walk(
+    node: Any, path: str = "$", root: bool = True,
+) -> Iterator[tuple[str, dict[str, Any], bool]]:
     """Every subschema object with its path; ``root`` is True only for the document itself."""
     if not isinstance(node, dict):
         return

@@ -34,9 +34,9 @@ import heapq
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote, urlsplit
 
 import http_sf
@@ -105,7 +105,9 @@ class _Sm3:
 
 class _Sha256Digest(ContentDigest):
     algorithm = "sha-256"
-    _hashers = {**ContentDigest._hashers, "sm3": _Sm3}
+    # The library's table of digest constructors is its one extension point.
+    _hashers: ClassVar[dict[str, Callable[..., Any]]] = {
+        **ContentDigest._hashers, "sm3": _Sm3}  # noqa: SLF001
 
 
 class _SM2SM3(HTTPSignatureAlgorithm):
@@ -202,7 +204,7 @@ def _to_epoch(value: _dt.datetime | int | float | None) -> int:
         return int(time.time())
     if isinstance(value, _dt.datetime):
         if value.tzinfo is None:  # naive datetimes are taken as UTC
-            value = value.replace(tzinfo=_dt.timezone.utc)
+            value = value.replace(tzinfo=_dt.UTC)
         return int(value.timestamp())
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError("expected a datetime or a POSIX timestamp")
@@ -210,7 +212,7 @@ def _to_epoch(value: _dt.datetime | int | float | None) -> int:
 
 
 def _utc(ts: int) -> _dt.datetime:
-    return _dt.datetime.fromtimestamp(ts, tz=_dt.timezone.utc)
+    return _dt.datetime.fromtimestamp(ts, tz=_dt.UTC)
 
 
 def _header_pairs(headers: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> list[tuple[str, str]]:
@@ -234,7 +236,7 @@ class _Headers:
     def items(self) -> list[tuple[str, str]]:
         return list(self._pairs)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[str]:
         return iter(dict.fromkeys(name for name, _ in self._pairs))
 
     def __contains__(self, name: object) -> bool:
@@ -311,7 +313,8 @@ def sign_headers(
     created_ts = _to_epoch(created)
     signer = HTTPMessageSigner(
         signature_algorithm=ALGORITHMS[suite_of(private_key)],
-        key_resolver=MappingKeyResolver(public_keys={}, private_keys={keyid: private_key}),
+        key_resolver=MappingKeyResolver(public_keys={},
+                                        private_keys={keyid: _lib_key(private_key)}),
     )
     signer.content_digest_class = _Sha256Digest
     signer.sign(
@@ -395,10 +398,16 @@ class Verified:
     nonce: str
 
 
+def _lib_key(key: PrivateKey | PublicKey) -> Any:
+    """A key as the library's resolver holds it: its annotations name only the `cryptography`
+    key types, while an SM2 key offers the same `sign`/`verify` and is used alike."""
+    return key
+
+
 class _PolicyVerifier(HTTPMessageVerifier):
     """Time checks are done by `verify_request` against its `now`, not the wall clock."""
 
-    def validate_created_and_expires(self, sig_input, max_age=None):  # noqa: D401
+    def validate_created_and_expires(self, sig_input: Any, max_age: Any = None) -> None:
         return None
 
 
@@ -543,7 +552,7 @@ def verify_request(
     )
     verifier = _PolicyVerifier(
         signature_algorithm=algorithm,
-        key_resolver=MappingKeyResolver(public_keys={keyid: key}, private_keys={}),
+        key_resolver=MappingKeyResolver(public_keys={keyid: _lib_key(key)}, private_keys={}),
     )
     try:
         (result,) = verifier.verify(

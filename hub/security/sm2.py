@@ -176,21 +176,21 @@ class SM2PublicKey:
 
     # ---- construction
     @classmethod
-    def from_point(cls, point: bytes, distid: bytes | str | None = None) -> "SM2PublicKey":
+    def from_point(cls, point: bytes, distid: bytes | str | None = None) -> SM2PublicKey:
         """From the uncompressed point `04||x||y`; OpenSSL refuses a point not on the curve."""
         if len(point) != 65 or point[0] != 4:
             raise ValueError("an SM2 public point is 65 bytes starting with 04")
         return cls.from_der(_SPKI_HEAD[:-1] + point, distid)
 
     @classmethod
-    def from_der(cls, der: bytes, distid: bytes | str | None = None) -> "SM2PublicKey":
+    def from_der(cls, der: bytes, distid: bytes | str | None = None) -> SM2PublicKey:
         lib = _crypto()
         buf = ctypes.c_char_p(bytes(der))
         pkey = _check_sm2(lib, lib.d2i_PUBKEY(None, ctypes.byref(buf), len(der)), "public key")
         return cls(pkey, _spki_point(_i2d_pubkey(lib, pkey.ptr)), distid)
 
     @classmethod
-    def from_pem(cls, pem: str | bytes, distid: bytes | str | None = None) -> "SM2PublicKey":
+    def from_pem(cls, pem: str | bytes, distid: bytes | str | None = None) -> SM2PublicKey:
         text = pem.decode("ascii") if isinstance(pem, bytes) else pem
         body = "".join(
             line for line in text.strip().splitlines() if not line.startswith("-----"))
@@ -198,7 +198,7 @@ class SM2PublicKey:
             raise ValueError("expected a PEM PUBLIC KEY block")
         return cls.from_der(base64.b64decode(body, validate=True), distid)
 
-    def with_distid(self, distid: bytes | str | None) -> "SM2PublicKey":
+    def with_distid(self, distid: bytes | str | None) -> SM2PublicKey:
         return SM2PublicKey(self._pkey, self.point, distid)
 
     # ---- use
@@ -255,7 +255,7 @@ class SM2PrivateKey:
         self._public = SM2PublicKey(pkey, _spki_point(_i2d_pubkey(lib, pkey.ptr)), self.distid)
 
     @classmethod
-    def generate(cls, distid: bytes | str | None = None) -> "SM2PrivateKey":
+    def generate(cls, distid: bytes | str | None = None) -> SM2PrivateKey:
         lib = _crypto()
         ctx = lib.EVP_PKEY_CTX_new_from_name(None, b"SM2", None)
         if not ctx:
@@ -272,7 +272,7 @@ class SM2PrivateKey:
         return cls(_PKey(out.value or 0), distid)
 
     @classmethod
-    def from_pem(cls, pem: bytes | str, distid: bytes | str | None = None) -> "SM2PrivateKey":
+    def from_pem(cls, pem: bytes | str, distid: bytes | str | None = None) -> SM2PrivateKey:
         """An unencrypted PEM private key (PKCS#8 `PRIVATE KEY` or `EC PRIVATE KEY`)."""
         lib = _crypto()
         data = pem.encode("ascii") if isinstance(pem, str) else bytes(pem)
@@ -284,7 +284,7 @@ class SM2PrivateKey:
         return cls(_check_sm2(lib, ptr, "private key"), distid)
 
     @classmethod
-    def from_scalar(cls, d: int, distid: bytes | str | None = None) -> "SM2PrivateKey":
+    def from_scalar(cls, d: int, distid: bytes | str | None = None) -> SM2PrivateKey:
         """From the private scalar (1 <= d < n-1); OpenSSL derives the public point."""
         if not 1 <= d < N - 1:
             raise ValueError("SM2 private scalar out of range")

@@ -137,7 +137,8 @@ def claim_due(hub: Hub, worker_id: str, limit: int | None = None
             .join(Event, Event.seq == Delivery.event_seq)
             .where(Delivery.id.in_(ids)).order_by(Delivery.id)
         ).all()
-    return [(did, url, outbox.envelope(ev)) for did, url, ev in rows]
+    # push_url IS NOT NULL was part of the claim, in this same transaction
+    return [(did, url, outbox.envelope(ev)) for did, url, ev in rows if url is not None]
 
 
 def renew_lease(hub: Hub, delivery_id: int, worker_id: str) -> bool:

@@ -9,14 +9,14 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import contracts
-from hub.registry.catalog import DEPRECATED, RETIRED, Snapshot, split_id
 from hub.domain.errors import Problem
 from hub.domain.retirement import RetirementRules
 from hub.domain.rules import check_application
+from hub.registry.catalog import DEPRECATED, RETIRED, Snapshot, split_id
 
 STRUCTURED = "application/cloudevents+json"
 BATCH = "application/cloudevents-batch+json"
@@ -138,7 +138,8 @@ def check_envelope(ev: Any, index: int | None, member: str, allowed_types: list[
     for attr in ev:
         if attr not in KNOWN_ATTRIBUTES and not _EXTENSION_NAME.match(attr):
             invalid.append(Problem("envelope_attribute_name", f"{p}.{attr}",
-                                   "extension attribute names are 1-20 lower-case letters or digits",
+                                   "extension attribute names are 1-20 lower-case letters "
+                                   "or digits",
                                    "扩展属性名只能由1至20位小写字母或数字组成"))
     if ev.get("datacontenttype") not in (None, "application/json"):
         invalid.append(Problem("envelope_datacontenttype", f"{p}.datacontenttype",
@@ -219,7 +220,7 @@ def _is_rfc3339(value: str) -> bool:
         return False
     try:
         parsed = datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
-        parsed.astimezone(timezone.utc)
+        parsed.astimezone(UTC)
     except (ValueError, OverflowError):
         return False
     return True

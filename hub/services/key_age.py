@@ -6,7 +6,7 @@ and every process agrees. A key is due at `key_max_age_days`; the notice appears
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -39,7 +39,7 @@ def due_notices(hub: Hub) -> list[dict[str, Any]]:
     """One notice per key at or past `max_age - notice_days` (retiring hub keys excluded)."""
     max_age = hub.config.key_max_age_days * DAY
     warn_at = max_age - hub.config.key_notice_days * DAY
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     out = []
     for r in key_ages(hub):
         if r["state"] == "retiring" or r["age_s"] < warn_at:

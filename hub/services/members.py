@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -147,5 +147,5 @@ def remember_nonce(hub: Hub, keyid: str, nonce: str, expires_at: datetime) -> bo
 
 def purge_nonces(hub: Hub) -> int:
     with hub.transaction() as s:
-        res = s.execute(delete(Nonce).where(Nonce.expires_at < datetime.now(timezone.utc)))
+        res = s.execute(delete(Nonce).where(Nonce.expires_at < datetime.now(UTC)))
         return int(getattr(res, "rowcount", 0) or 0)

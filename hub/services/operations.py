@@ -42,7 +42,8 @@ def disable_endpoint(s: Session, member_id: str, reason: str, now: datetime) -> 
                  detail={"push_url": m.push_url}))
 
 
-def set_endpoint(hub: Hub, member_id: str, enabled: bool, reason: str | None = None) -> dict[str, Any]:
+def set_endpoint(hub: Hub, member_id: str, enabled: bool,
+                 reason: str | None = None) -> dict[str, Any]:
     now = utcnow()
     with hub.uow() as uow:
         s = uow.session

@@ -164,7 +164,7 @@ def on_application(uow: UnitOfWork, deps: Deps, member_id: str, ev: StoredEvent)
                        [Problem("case_exists", "$.subject", "case id already used",
                                 "办件编号已被使用")])
     snap = deps.snap()
-    case = C.Case.open(ev.subject or "", ev.data, snap.items, now=ev.received_at,
+    case = C.Case.open(ev.subject or "", ev.data, snap.definitions, now=ev.received_at,
                        by=member_id, event_id=ev.event_id, deadline=snap.calendar.deadline)
     uow.cases.add(case, member_id)
     react(uow, deps, case)
@@ -173,7 +173,7 @@ def on_application(uow: UnitOfWork, deps: Deps, member_id: str, ev: StoredEvent)
 def on_approval(uow: UnitOfWork, deps: Deps, member_id: str, ev: StoredEvent) -> None:
     case = _case_for(uow, ev, member_id)
     snap = deps.snap()
-    case.apply_approval(ev.data, snap.items, now=ev.received_at, by=member_id,
+    case.apply_approval(ev.data, snap.definitions, now=ev.received_at, by=member_id,
                         event_id=ev.event_id, deadline=snap.calendar.deadline)
     uow.cases.save(case)
     react(uow, deps, case)
@@ -181,7 +181,7 @@ def on_approval(uow: UnitOfWork, deps: Deps, member_id: str, ev: StoredEvent) ->
 
 def on_progress(uow: UnitOfWork, deps: Deps, member_id: str, ev: StoredEvent) -> None:
     case = _case_for(uow, ev, member_id)
-    case.apply_progress(member_id, ev.data, deps.snap().items, now=ev.received_at,
+    case.apply_progress(member_id, ev.data, deps.snap().definitions, now=ev.received_at,
                         event_id=ev.event_id)
     uow.cases.save(case)
     react(uow, deps, case)

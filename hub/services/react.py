@@ -1,4 +1,5 @@
-"""Turn what the ``Case`` aggregate raised into events and deliveries, in the caller's unit of work."""
+"""Turn what the ``Case`` aggregate raised into events and deliveries, in the caller's unit of
+work."""
 from __future__ import annotations
 
 import uuid
@@ -74,5 +75,5 @@ def react(uow: UnitOfWork, deps: Deps, case: C.Case) -> None:
             status_changed = True
     if status_changed:
         emit(uow, deps, snap.event_type("case_status_changed"), case.id,
-             case.status_document(snap.items), [deps.hrss_member_id], now,
+             case.status_document(snap.definitions), [deps.hrss_member_id], now,
              dataschema=snap.current_schema("case_status_changed"))

@@ -69,7 +69,9 @@ def _save_items(session: Session, case: Case, *, new: bool) -> None:
         row.deadline_note = it.deadline_note
         row.clock_started_on = it.clock_started_on
         row.promised_fixed = it.promised_fixed
-        row.updated_at = it.updated_at or case.updated_at
+        updated = it.updated_at or case.updated_at
+        if updated is not None:
+            row.updated_at = updated
     for h in case.new_history:
         session.add(CaseItemHistoryRow(
             case_id=case.id, code=h.code, from_state=h.from_state, to_state=h.to_state, at=h.at,

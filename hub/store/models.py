@@ -1,7 +1,7 @@
 """SQLAlchemy tables: members and keys, events and their deliveries, cases and their items."""
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -36,18 +36,18 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         if value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
-        value = value.astimezone(timezone.utc)
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
         if value is None:
             return None
-        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}  # noqa: RUF012 - SQLAlchemy's hook
 
 
 class Member(Base):
@@ -118,7 +118,7 @@ class Delivery(Base):
     # order is (feed_xid, id): see hub/services/deliveries.py
     feed_xid: Mapped[int] = mapped_column(BigInteger, server_default="0")
     # set on creation so one flush inserts a request's events, then its deliveries, in batches
-    event: Mapped["Event"] = relationship(lazy="raise_on_sql")
+    event: Mapped[Event] = relationship(lazy="raise_on_sql")
     state: Mapped[str] = mapped_column(String(20), default=PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

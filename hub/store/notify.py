@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 import psycopg
 from sqlalchemy import text
@@ -21,7 +21,7 @@ def notify(engine: Engine) -> None:
         with engine.connect() as conn:
             conn.execute(text(f"NOTIFY {CHANNEL}"))
             conn.commit()
-    except Exception as exc:  # noqa: BLE001 - a lost wake-up only delays a push to the next tick
+    except Exception as exc:
         from hub.store.db import OUTAGE, unavailable
 
         if unavailable(exc):
@@ -55,7 +55,7 @@ class Listener:
                     while not self._stop.is_set():
                         for _ in conn.notifies(timeout=1.0, stop_after=1):
                             self.on_wake()
-            except Exception as exc:  # noqa: BLE001 - reconnect; the worker's tick still runs
+            except Exception as exc:
                 from hub.store.db import OUTAGE, unavailable
 
                 if unavailable(exc):

@@ -10,10 +10,11 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, request
 
@@ -40,7 +41,7 @@ class Behaviour:
     reason_message: str | None = None
 
     @classmethod
-    def from_doc(cls, doc: dict[str, Any], base: "Behaviour | None" = None) -> "Behaviour":
+    def from_doc(cls, doc: dict[str, Any], base: Behaviour | None = None) -> Behaviour:
         """Build from an admin call or config; ValueError on anything it cannot use."""
         if not isinstance(doc, dict):
             raise ValueError("behaviour must be a JSON object")

@@ -135,7 +135,8 @@ class Agency(CityStandIn):
                     "rejectMsg": "无法确定所属街道社区（缺少所属区县）"}
         found = self.agencies.get(self.city, {}).get(district)
         if found is None:
-            return {"state": "REJECTED", "rejectCode": "SQ-E02", "rejectMsg": "所属区县不在本市辖区"}
+            return {"state": "REJECTED", "rejectCode": "SQ-E02",
+                    "rejectMsg": "所属区县不在本市辖区"}
         return {"state": "ASSIGNED", "assigned": {
             "city": city_name, "district": district, "street": found[0], "community": found[1],
             "source": "default_table"}}

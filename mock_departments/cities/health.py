@@ -95,7 +95,7 @@ class Commission(CityStandIn):
         while not self._stop.wait(self.interval_s):
             try:
                 self.process_inbox()
-            except Exception:  # noqa: BLE001 - the schedule must outlive any one bad scan
+            except Exception:  # the schedule must outlive any one bad scan
                 self.log.exception("health: inbox scan failed")
 
     def process_inbox(self) -> list[Path]:
@@ -159,9 +159,9 @@ class Commission(CityStandIn):
             code, message = self.refusal()
             return echo + [REFUSED, code, message, now]
         held = HOLDS[cells[5]]
-        outcome = [OK, "00", "已登记：持有独生子女父母光荣证" if held else "已登记：未持有独生子女父母光荣证"]
-        self.remember(event_id, f"WJ{self.city}-{len(self.applied) + 1:06d}", "completed",
-                      outcome)
+        note = "已登记：持有独生子女父母光荣证" if held else "已登记：未持有独生子女父母光荣证"
+        outcome = [OK, "00", note]
+        self.remember(event_id, f"WJ{self.city}-{len(self.applied) + 1:06d}", "completed", outcome)
         self.log.info("health: row %s (%s) registered, holds %s", event_id, mask(id_number), held)
         return echo + outcome + [now]
 
@@ -173,16 +173,18 @@ class Commission(CityStandIn):
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     commission = Commission(dict(config or {}))
-    return make_app("mock_departments.cities.health", commission,
-                    lambda: json_response({"error": "系统暂停服务"}, 503))
+    return make_app(
+        "mock_departments.cities.health",
+        commission,
+        lambda: json_response({"error": "系统暂停服务"}, 503),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     p = serve.parser("health", "Stand-in health commission (city level), CSV batch files")
     p.add_argument("--interval-s", type=float, default=None, help="inbox scan period")
     a = p.parse_args(argv)
-    return serve.serve("health", a, serve.config_from(a, {"interval_s": a.interval_s}),
-                       create_app)
+    return serve.serve("health", a, serve.config_from(a, {"interval_s": a.interval_s}), create_app)
 
 
 if __name__ == "__main__":

@@ -90,7 +90,8 @@ def envelope(msg_id: str | None, body: ET.Element, *, header: dict[str, str] | N
     for tag, value in (header or {}).items():
         ET.SubElement(head, tag).text = value
     ET.SubElement(root, "Body").append(body)
-    return ET.tostring(root, encoding="UTF-8", xml_declaration=True)
+    out: bytes = ET.tostring(root, encoding="UTF-8", xml_declaration=True)
+    return out
 
 
 def fault(code: str, message: str, status: int, msg_id: str | None = None) -> Response:

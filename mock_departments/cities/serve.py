@@ -5,12 +5,13 @@ import argparse
 import json
 import signal
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from flask import Flask
 
-from mock_departments.common import setup_logging
 from mock_departments.cities.base import MODES
+from mock_departments.common import setup_logging
 
 
 def parser(system: str, description: str) -> argparse.ArgumentParser:

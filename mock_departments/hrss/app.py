@@ -37,7 +37,7 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,7 @@ from flask import Flask, Response, request
 
 import contracts
 from hub.client import HubClient, HubHTTPError, make_event
+from hub.domain.clock import beijing_today
 from hub.domain.idnumber import mask
 from hub.security import keys
 from hub.security.signing import NonceCache, SignatureError, verify_flask_request
@@ -149,7 +150,7 @@ class Platform:
         with self.lock:
             self.seq += 1
             self._save()
-            return f"RT{city_code or self.city_code}-{date.today():%Y%m%d}-{self.seq:06d}"
+            return f"RT{city_code or self.city_code}-{beijing_today():%Y%m%d}-{self.seq:06d}"
 
     def submit(self, body: dict[str, Any]) -> tuple[dict[str, Any], int]:
         person_key = body.get("person", "wang")
@@ -269,7 +270,7 @@ class Platform:
         def run() -> None:
             try:
                 self.decide(case_id)
-            except Exception:  # logged in decide; a later push tries again
+            except Exception:  # noqa: BLE001, S110 - logged in decide; a later push tries again
                 pass
         self.executor.submit(run)
 

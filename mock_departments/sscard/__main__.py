@@ -1,4 +1,5 @@
-"""python -m mock_departments.sscard --port P --hub URL --member ID --key PRIV.pem --keyid=KID ..."""
+"""python -m mock_departments.sscard --port P --hub URL --member ID --key PRIV.pem --keyid=KID"""
+
 from __future__ import annotations
 
 import argparse
@@ -23,8 +24,9 @@ def main() -> None:
     a = p.parse_args()
     logging.basicConfig(level=logging.INFO)
     install_log_redaction()
-    app = create_app(Config(a.hub, a.member, keys.load_private_key(a.key), a.keyid, a.item,
-                            a.progress_schema))
+    app = create_app(
+        Config(a.hub, a.member, keys.load_private_key(a.key), a.keyid, a.item, a.progress_schema)
+    )
     make_server("127.0.0.1", a.port, app, threaded=True).serve_forever()
 
 

@@ -6,7 +6,7 @@ import logging
 import queue
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask, Response, request
@@ -50,7 +50,7 @@ def create_app(cfg: Config) -> Flask:
 
     def report(ev: dict[str, Any], status: str, **extra: Any) -> None:
         data = {"item": cfg.item_code, "status": status,
-                "occurred_at": datetime.now(timezone.utc).isoformat(), "handler": "制卡中心", **extra}
+                "occurred_at": datetime.now(UTC).isoformat(), "handler": "制卡中心", **extra}
         client.publish(make_event(cfg.member_id, "item_progressed",
                                   ev["subject"], data, event_id=f"{ev['id']}:{status}",
                                   dataschema=cfg.progress_schema))
@@ -60,8 +60,12 @@ def create_app(cfg: Config) -> Flask:
             ev = work.get()
             try:
                 report(ev, "received")
-                report(ev, "completed", result={"note_zh": "社会保障卡已寄出", "reference": "EMS" + ev["id"][:8]})
-            except Exception:  # noqa: BLE001 - keep serving; the hub keeps the item open
+                report(
+                    ev,
+                    "completed",
+                    result={"note_zh": "社会保障卡已寄出", "reference": "EMS" + ev["id"][:8]},
+                )
+            except Exception:  # keep serving; the hub keeps the item open
                 log.exception("reporting failed for %s", ev["id"])
 
     threading.Thread(target=worker, daemon=True).start()
@@ -79,7 +83,7 @@ def create_app(cfg: Config) -> Flask:
                 return {"status": "duplicate"}, 200
             seen.add(ev["id"])
             cfg.received.append(ev["id"])
-        if ev["type"].endswith(".requested.v1"):
+        if ev["type"] == contracts.request_type(cfg.item_code):
             validator = contracts.validator_class()
             registry_schema = contract(ev["dataschema"])
             errors = [e.message for e in validator(registry_schema).iter_errors(ev["data"])]

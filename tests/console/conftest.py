@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from datetime import UTC
+from typing import Any
 
 import pyotp
 import pytest
@@ -46,16 +48,16 @@ def csrf_of(html: str) -> str:
 
 
 @pytest.fixture
-def login(console_app: Any, console_users: Users):  # type: ignore[no-untyped-def]
+def login(console_app: Any, console_users: Users):
     """A test client logged in as a role (over https, where Secure cookies travel)."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     def make(role: str) -> Any:
         client = console_app.test_client()
         client.environ_base["wsgi.url_scheme"] = "https"
         page = client.get("/console/login", base_url="https://localhost")
         token = csrf_of(page.get_data(as_text=True))
-        code = (console_users.code(role, datetime.now(timezone.utc))
+        code = (console_users.code(role, datetime.now(UTC))
                 if role in console_users.totp else "")
         r = client.post("/console/login", base_url="https://localhost", data={
             "csrf_token": token, "username": role, "password": PASSWORD, "code": code})

@@ -1,14 +1,14 @@
 """Helpers for console tests: cases opened through the real publish path, dates moved."""
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from typing import Any
 
 import contracts
 from hub.client import make_event
 from hub.services.publish import publish
 from hub.store.models import CaseItemRow
-from tests.conftest import case_id
+from tests.support.members import case_id
 
 BEIJING = timezone(timedelta(hours=8))
 
@@ -30,4 +30,4 @@ def promised(hub: Any, cid: str, code: str) -> tuple[date, date | None]:
 
 def beijing_morning(day: date) -> datetime:
     """09:00 Beijing on `day`, as an aware UTC datetime."""
-    return datetime.combine(day, time(9, 0), BEIJING).astimezone(timezone.utc)
+    return datetime.combine(day, time(9, 0), BEIJING).astimezone(UTC)

@@ -1,7 +1,7 @@
 """Console accounts: argon2id hashes, TOTP for operators and admins, throttling, the CLI."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyotp
@@ -12,11 +12,11 @@ from hub.cli import main
 from hub.console import accounts, queries
 from hub.domain.errors import DomainError
 
-NOW = datetime(2026, 12, 1, 1, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)
 PASSWORD = "correct horse battery"
 
 
-def test_passwords_are_argon2id_and_operators_need_a_code(hub):  # type: ignore[no-untyped-def]
+def test_passwords_are_argon2id_and_operators_need_a_code(hub):
     creds = accounts.add_user(hub, "op1", "operator", PASSWORD, now=NOW)
     assert creds.totp_secret and creds.totp_uri.startswith("otpauth://totp/")
     with hub.transaction() as s:
@@ -30,13 +30,13 @@ def test_passwords_are_argon2id_and_operators_need_a_code(hub):  # type: ignore[
         "username": "op1", "role": "operator"}
 
 
-def test_an_observer_logs_in_with_a_password_alone(hub):  # type: ignore[no-untyped-def]
+def test_an_observer_logs_in_with_a_password_alone(hub):
     creds = accounts.add_user(hub, "obs", "observer", PASSWORD, now=NOW)
     assert creds.totp_secret is None
     assert accounts.authenticate(hub, "obs", PASSWORD, "", now=NOW)["role"] == "observer"
 
 
-def test_failed_logins_lock_the_account_for_a_while(hub):  # type: ignore[no-untyped-def]
+def test_failed_logins_lock_the_account_for_a_while(hub):
     accounts.add_user(hub, "sup", "supervisor", PASSWORD, now=NOW)
     for _ in range(accounts.MAX_FAILURES):
         with pytest.raises(DomainError):
@@ -52,7 +52,7 @@ def test_failed_logins_lock_the_account_for_a_while(hub):  # type: ignore[no-unt
     assert "login_locked" in actions and actions[0] == "login"
 
 
-def test_weak_passwords_unknown_roles_and_disabled_users_are_refused(hub):  # type: ignore[no-untyped-def]
+def test_weak_passwords_unknown_roles_and_disabled_users_are_refused(hub):
     with pytest.raises(DomainError) as weak:
         accounts.add_user(hub, "x", "observer", "short")
     assert weak.value.code == "weak_password" and weak.value.message_zh
@@ -72,7 +72,7 @@ def env(tmp_path: Path, database_url: str) -> dict[str, str]:
     return env
 
 
-def test_users_cli_add_list_disable_reset(env):  # type: ignore[no-untyped-def]
+def test_users_cli_add_list_disable_reset(env):
     r = CliRunner()
     out = r.invoke(main, ["users", "add", "ada", "--role", "admin", "--password", PASSWORD],
                    env=env, catch_exceptions=False).output

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import openpyxl
 import pyotp
@@ -19,9 +20,9 @@ import contracts
 from hub.console.levels import beijing_date
 from hub.console.supervision import check_deadlines
 from hub.store.models import Delivery
-from tests.conftest import LiveServer
 from tests.console.conftest import PASSWORD
 from tests.console.helpers import beijing_morning, open_case, promised
+from tests.support.servers import LiveServer
 
 CHROMIUM = os.environ.get("HUB_TEST_CHROMIUM", "/usr/bin/chromium")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -50,7 +51,7 @@ def artifacts(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def console(hub, members, console_users) -> Iterator[dict[str, Any]]:  # type: ignore[no-untyped-def]
+def console(hub, members, console_users) -> Iterator[dict[str, Any]]:
     from hub.http.app import create_app
 
     app = create_app(hub=hub)
@@ -78,7 +79,7 @@ def _cell(page: Any, member: str, col: str) -> Any:
     return page.locator(f'table[data-by="member"] tr[data-key="{member}"] td[data-col="{col}"]')
 
 
-def test_the_console_in_a_browser(browser, console, hub, artifacts):  # type: ignore[no-untyped-def]
+def test_the_console_in_a_browser(browser, console, hub, artifacts):
     cid = open_case(hub)
     promised_by, statutory_by = promised(hub, cid, "socialized_management")
     with hub.transaction() as s:  # two dead deliveries: one replayed alone, one in bulk
@@ -178,7 +179,7 @@ def test_the_console_in_a_browser(browser, console, hub, artifacts):  # type: ig
     page.close()
 
 
-def test_a_form_without_its_token_is_refused_in_the_browser(browser, console, hub):  # type: ignore[no-untyped-def]
+def test_a_form_without_its_token_is_refused_in_the_browser(browser, console, hub):
     page = browser.new_page()
     _login(page, console, "operator")
     page.goto(console["url"] + "/console/endpoints")

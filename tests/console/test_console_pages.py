@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import openpyxl
 import pytest
@@ -20,16 +20,16 @@ HTTPS = "https://localhost"
 APP = contracts.example("application")["applicant"]
 
 
-def _get(client, path):  # type: ignore[no-untyped-def]
+def _get(client, path):
     return client.get(path, base_url=HTTPS)
 
 
-def _audit(hub, action):  # type: ignore[no-untyped-def]
+def _audit(hub, action):
     with hub.transaction() as s:
         return queries.audit(s, action=action)
 
 
-def test_an_operator_needs_the_second_factor(console_app, console_users):  # type: ignore[no-untyped-def]
+def test_an_operator_needs_the_second_factor(console_app, console_users):
     client = console_app.test_client()
     token = csrf_of(client.get("/console/login", base_url=HTTPS).get_data(as_text=True))
     r = client.post("/console/login", base_url=HTTPS, data={
@@ -38,7 +38,7 @@ def test_an_operator_needs_the_second_factor(console_app, console_users):  # typ
     assert _get(client, "/console/").status_code == 302  # still not logged in
 
 
-def test_the_session_cookie_is_secure_httponly_and_samesite(console_app, console_users):  # type: ignore[no-untyped-def]
+def test_the_session_cookie_is_secure_httponly_and_samesite(console_app, console_users):
     client = console_app.test_client()
     r = client.get("/console/login", base_url=HTTPS)
     cookie = r.headers["Set-Cookie"]
@@ -48,24 +48,25 @@ def test_the_session_cookie_is_secure_httponly_and_samesite(console_app, console
     assert "<script>" not in r.get_data(as_text=True)  # no inline script anywhere
 
 
-def test_a_form_without_its_csrf_token_is_refused(login, hub):  # type: ignore[no-untyped-def]
+def test_a_form_without_its_csrf_token_is_refused(login, hub):
     client = login("operator")
     r = client.post("/console/endpoints/hrss/disable", base_url=HTTPS, data={"reason": "x"})
     assert r.status_code == 400 and "csrf_failed" in r.get_data(as_text=True)
     assert _audit(hub, "endpoint_disable") == []
 
 
-def test_a_page_above_ones_role_is_refused_and_audited(login, hub):  # type: ignore[no-untyped-def]
+def test_a_page_above_ones_role_is_refused_and_audited(login, hub):
     client = login("observer")
     assert _get(client, "/console/").status_code == 200
     r = _get(client, "/console/deliveries")
     assert r.status_code == 403 and "forbidden" in r.get_data(as_text=True)
     denied = _audit(hub, "access_denied")
-    assert denied and denied[0]["actor"] == "observer" and denied[0]["target"] == "/console/deliveries"
+    assert denied and denied[0]["actor"] == "observer"
+    assert denied[0]["target"] == "/console/deliveries"
 
 
 @pytest.mark.parametrize("role", ["observer", "supervisor"])
-def test_no_clear_personal_data_for_observers_and_supervisors(login, hub, members, role):  # type: ignore[no-untyped-def]
+def test_no_clear_personal_data_for_observers_and_supervisors(login, hub, members, role):
     cid = open_case(hub)
     client = login(role)
     pages = [_get(client, "/console/").get_data(as_text=True),
@@ -81,7 +82,7 @@ def test_no_clear_personal_data_for_observers_and_supervisors(login, hub, member
         assert r.status_code == 403 and APP["id_number"] not in r.get_data(as_text=True)
 
 
-def test_a_reveal_shows_the_data_and_is_audited_with_its_reason(login, hub, members):  # type: ignore[no-untyped-def]
+def test_a_reveal_shows_the_data_and_is_audited_with_its_reason(login, hub, members):
     cid = open_case(hub)
     client = login("operator")
     html = _get(client, f"/console/cases/{cid}").get_data(as_text=True)
@@ -97,13 +98,13 @@ def test_a_reveal_shows_the_data_and_is_audited_with_its_reason(login, hub, memb
     assert line["reason"] == "申请人来电核对手机号"
 
 
-def test_overview_counts_follow_the_moved_clock(login, hub, members, console_app):  # type: ignore[no-untyped-def]
+def test_overview_counts_follow_the_moved_clock(login, hub, members, console_app):
     cid = open_case(hub)
     promised_by, _ = promised(hub, cid, "socialized_management")
     clock = console_app.extensions["hub_console"].clock
     client = login("supervisor")
 
-    def community_cell(col):  # type: ignore[no-untyped-def]
+    def community_cell(col):
         import re
         html = _get(client, "/console/overview/counts").get_data(as_text=True)
         row = re.search(r'data-by="member".*?<tr data-key="community">(.*?)</tr>', html, re.S)
@@ -122,7 +123,7 @@ def test_overview_counts_follow_the_moved_clock(login, hub, members, console_app
     assert cid in listed
 
 
-def test_the_case_page_draws_the_timeline_with_deadline_lines(login, hub, members):  # type: ignore[no-untyped-def]
+def test_the_case_page_draws_the_timeline_with_deadline_lines(login, hub, members):
     cid = open_case(hub)
     html = _get(login("supervisor"), f"/console/cases/{cid}").get_data(as_text=True)
     assert '<svg class="timeline"' in html
@@ -131,7 +132,7 @@ def test_the_case_page_draws_the_timeline_with_deadline_lines(login, hub, member
     assert 'data-item="socialized_management"' in html
 
 
-def test_bulk_replay_counts_first_then_replays(login, hub, members):  # type: ignore[no-untyped-def]
+def test_bulk_replay_counts_first_then_replays(login, hub, members):
     open_case(hub)
     with hub.transaction() as s:
         ids = list(s.scalars(select(Delivery.id).where(Delivery.member_id == "community")))
@@ -143,17 +144,19 @@ def test_bulk_replay_counts_first_then_replays(login, hub, members):  # type: ig
                       data={"csrf_token": token, "member": "community"})
     assert f'data-count="{len(ids)}"' in dry.get_data(as_text=True)
     with hub.transaction() as s:  # the dry run changed nothing
-        assert {d.state for d in s.scalars(select(Delivery).where(Delivery.id.in_(ids)))} == {"dead"}
+        chosen = select(Delivery).where(Delivery.id.in_(ids))
+        assert {d.state for d in s.scalars(chosen)} == {"dead"}
     done = client.post("/console/deliveries/replay", base_url=HTTPS,
                        data={"csrf_token": token, "member": "community", "confirm": "yes"})
     assert f'data-count="{len(ids)}"' in done.get_data(as_text=True)
     with hub.transaction() as s:
-        assert {d.state for d in s.scalars(select(Delivery).where(Delivery.id.in_(ids)))} == {"pending"}
+        chosen = select(Delivery).where(Delivery.id.in_(ids))
+        assert {d.state for d in s.scalars(chosen)} == {"pending"}
     (line,) = _audit(hub, "replay")
     assert line["target"] == "member:community" and line["detail"]["replayed"] == len(ids)
 
 
-def test_notices_move_from_open_to_acknowledged_to_resolved(login, hub, members):  # type: ignore[no-untyped-def]
+def test_notices_move_from_open_to_acknowledged_to_resolved(login, hub, members):
     cid = open_case(hub)
     promised_by, _ = promised(hub, cid, "socialized_management")
     check_deadlines(hub, beijing_morning(promised_by + timedelta(days=1)))
@@ -173,7 +176,7 @@ def test_notices_move_from_open_to_acknowledged_to_resolved(login, hub, members)
     assert n["state"] == "resolved" and n["acknowledged_by"] == n["resolved_by"] == "operator"
 
 
-def test_monthly_report_as_xlsx_and_csv(login, hub, members):  # type: ignore[no-untyped-def]
+def test_monthly_report_as_xlsx_and_csv(login, hub, members):
     cid = open_case(hub)
     promised_by, _ = promised(hub, cid, "socialized_management")
     late = beijing_morning(promised_by + timedelta(days=1))
@@ -200,7 +203,7 @@ def test_monthly_report_as_xlsx_and_csv(login, hub, members):  # type: ignore[no
     assert bad.status_code == 400 and "bad_console_input" in bad.get_data(as_text=True)
 
 
-def test_completed_items_give_on_time_rates_medians_and_the_trend(hub, members):  # type: ignore[no-untyped-def]
+def test_completed_items_give_on_time_rates_medians_and_the_trend(hub, members):
     from hub.client import make_event
     from hub.console import stats
     from hub.services.publish import publish
@@ -214,7 +217,7 @@ def test_completed_items_give_on_time_rates_medians_and_the_trend(hub, members):
     publish(hub, "community", make_event("community", "item_progressed", cid, progress),
             batch=False)
     with hub.transaction() as s:
-        page = stats.overview_page(s, datetime.now(timezone.utc), hub.snap().calendar)
+        page = stats.overview_page(s, datetime.now(UTC), hub.snap().calendar)
     community = next(r for r in page["by_member"] if r["key"] == "community")
     assert community["completed"] == 1 and community["on_time"] == 1
     assert community["on_time_pct"] == 100.0
@@ -223,7 +226,7 @@ def test_completed_items_give_on_time_rates_medians_and_the_trend(hub, members):
     assert sum(w["late"] for w in page["weeks"]) == 0
 
 
-def test_admin_pages_registry_diff_diagnostics_and_users(login, hub, members):  # type: ignore[no-untyped-def]
+def test_admin_pages_registry_diff_diagnostics_and_users(login, hub, members):
     client = login("admin")
     reg = _get(client, "/console/registry?subject=progress&a=1&b=1")
     assert reg.status_code == 200 and 'id="schema-diff"' in reg.get_data(as_text=True)
@@ -263,7 +266,7 @@ def test_masking_keeps_only_what_places_a_value() -> None:
     assert APP["id_number"] in " ".join(r["value"] for r in table(doc, reveal=True))
 
 
-def test_english_is_available_and_the_switch_returns_to_the_page(login, hub, members):  # type: ignore[no-untyped-def]
+def test_english_is_available_and_the_switch_returns_to_the_page(login, hub, members):
     client = login("observer")
     r = _get(client, "/console/lang/en?next=/console/reports?month=2026-11")
     assert r.status_code == 302 and r.headers["Location"].endswith("/console/reports?month=2026-11")
@@ -274,7 +277,7 @@ def test_english_is_available_and_the_switch_returns_to_the_page(login, hub, mem
     assert "督查总览" in _get(client, "/console/").get_data(as_text=True)
 
 
-def test_endpoint_disable_and_enable_are_audited(login, hub, members):  # type: ignore[no-untyped-def]
+def test_endpoint_disable_and_enable_are_audited(login, hub, members):
     from hub.store.models import Member
 
     client = login("operator")

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date, timedelta
+from datetime import UTC, date, timedelta
 from pathlib import Path
 
 import pytest
@@ -51,27 +51,27 @@ def test_due_soon_counts_working_days_across_a_weekend() -> None:
 
 
 def test_the_beijing_date_decides() -> None:
-    from datetime import datetime, timezone
+    from datetime import datetime
     # 17:00 UTC on the 4th is 01:00 on the 5th in Beijing
-    assert L.beijing_date(datetime(2026, 12, 4, 17, 0, tzinfo=timezone.utc)) == date(2026, 12, 5)
+    assert L.beijing_date(datetime(2026, 12, 4, 17, 0, tzinfo=UTC)) == date(2026, 12, 5)
 
 
 # ----- the job on a real database --------------------------------------------------------
 
-def _open_with(hub, cid, promised_by):  # type: ignore[no-untyped-def]
+def _open_with(hub, cid, promised_by):
     with hub.transaction() as s:
         return len([r for r in s.scalars(select(CaseItemRow).where(CaseItemRow.case_id == cid))
                     if r.promised_by == promised_by and not is_final(r.state)])
 
 
-def _warning_events(hub, member):  # type: ignore[no-untyped-def]
+def _warning_events(hub, member):
     with hub.transaction() as s:
         return [(e.subject, e.data) for e, in s.execute(
             select(Event).join(Delivery, Delivery.event_seq == Event.seq)
             .where(Event.type == WARNED, Delivery.member_id == member).order_by(Event.seq))]
 
 
-def test_each_level_is_raised_once_with_a_notice_and_an_event(hub, members):  # type: ignore[no-untyped-def]
+def test_each_level_is_raised_once_with_a_notice_and_an_event(hub, members):
     cid = open_case(hub)
     code = "socialized_management"  # dispatched to the community unit on acceptance
     promised_by, statutory_by = promised(hub, cid, code)
@@ -114,7 +114,7 @@ def test_each_level_is_raised_once_with_a_notice_and_an_event(hub, members):  # 
     assert _warning_events(hub, "hpf") == []  # its item is still waiting: no deadline yet
 
 
-def test_an_item_found_late_jumps_to_its_level_and_finished_items_are_left_alone(hub, members):  # type: ignore[no-untyped-def]
+def test_an_item_found_late_jumps_to_its_level_and_finished_items_are_left_alone(hub, members):
     cid = open_case(hub)
     promised_by, statutory_by = promised(hub, cid, "socialized_management")
     day = statutory_by + timedelta(days=3)
@@ -128,7 +128,7 @@ def test_an_item_found_late_jumps_to_its_level_and_finished_items_are_left_alone
     assert sum(check_deadlines(hub, beijing_morning(promised_by)).values()) == 0
 
 
-def test_metrics_report_levels_and_raised_warnings(hub, members):  # type: ignore[no-untyped-def]
+def test_metrics_report_levels_and_raised_warnings(hub, members):
     cid = open_case(hub)
     promised_by, _ = promised(hub, cid, "socialized_management")
     check_deadlines(hub, beijing_morning(promised_by + timedelta(days=1)))

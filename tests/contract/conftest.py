@@ -23,7 +23,7 @@ from hub.client import make_event
 from hub.security.signing import HubAuth
 from hub.services import deliveries, publish
 from hub.store import cases as case_store
-from tests.conftest import Member
+from tests.support.members import Member
 
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
               "proxy-authorization", "proxy-authenticate", "content-length", "host"}

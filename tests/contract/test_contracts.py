@@ -13,6 +13,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 import contracts
+from hub.domain.projection import unescape
 
 CONTRACTS_DIR = Path(contracts.__file__).parent
 SCHEMA_FILES = sorted((CONTRACTS_DIR / "schemas").glob("*/*.json"))
@@ -86,20 +87,16 @@ def all_refs(node: Any) -> Iterator[str]:
             yield from all_refs(value)
 
 
-def _unescape(token: str) -> str:
-    return token.replace("~1", "/").replace("~0", "~")
-
-
 def pointer_get(doc: Any, pointer: str) -> Any:
     node = doc
     for token in pointer.split("/")[1:]:
-        token = _unescape(token)
+        token = unescape(token)
         node = node[int(token)] if isinstance(node, list) else node[token]
     return node
 
 
 def pointer_set(doc: dict[str, Any], pointer: str, value: Any) -> None:
-    tokens = [_unescape(t) for t in pointer.split("/")[1:]]
+    tokens = [unescape(t) for t in pointer.split("/")[1:]]
     node: Any = doc
     for token in tokens[:-1]:
         node = node[int(token)] if isinstance(node, list) else node.setdefault(token, {})
@@ -331,7 +328,7 @@ def _drop(pointer: str) -> Mutation:
     def mutate(doc: dict[str, Any]) -> None:
         parent, _, last = pointer.rpartition("/")
         container = pointer_get(doc, parent)
-        del container[int(last) if isinstance(container, list) else _unescape(last)]
+        del container[int(last) if isinstance(container, list) else unescape(last)]
     return mutate
 
 
@@ -662,7 +659,7 @@ def test_item_contracts_resolve_and_projection_yields_a_valid_payload(code: str)
     assert d["payload_contract"] == contracts.schema_id(f"{dashed}-request")
     assert d["payload_contract"] in known
     case = case_document()
-    for target, source in d["projection"].items():
+    for _target, source in d["projection"].items():
         pointer_get(case, source)  # raises if the source is missing from a full case
         if d["trigger"] == "accepted":
             assert not source.startswith("/approval"), f"{code} runs before approval: {source}"
@@ -784,5 +781,5 @@ def _fast_snapshot(catalog_cls: Any) -> Any:
 
     from hub.registry.catalog import Snapshot
 
-    return Snapshot(revision=0, schemas=contracts.schemas(), states={}, configs={}, items=[],
+    return Snapshot(revision=(0, 0), schemas=contracts.schemas(), states={}, configs={}, items=[],
                     item_versions={}, events=[], members={}, keys={}, registry=Registry())

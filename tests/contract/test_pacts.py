@@ -37,6 +37,7 @@ from typing import Any
 
 import pytest
 from pact import Pact, Verifier, match
+from pact.types import Message
 
 import contracts
 from hub.client import HubClient
@@ -46,8 +47,8 @@ from mock_departments.common import event_id
 from mock_departments.hrss.app import create_app as create_hrss
 from mock_departments.hrss.people import PEOPLE, build_application, decide
 from mock_departments.simple_department import Department
-from tests.conftest import Member
 from tests.contract.conftest import Scenario, SigningProxy
+from tests.support.members import Member
 
 PROVIDER = "retirement-hub"
 DEPARTMENTS = {"community": "socialized_management", "hpf": "hpf_withdrawal",
@@ -475,7 +476,7 @@ class ProviderStates:
         if action != "setup":
             return
         p = parameters or {}
-        case_id, member = p.get("case_id"), p.get("member")
+        case_id, member = str(p.get("case_id") or ""), str(p.get("member") or "")
         s = self.scenario
         if state == NO_CASE:
             assert not s.exists(case_id)
@@ -496,7 +497,7 @@ class ProviderStates:
             raise LookupError(f"unknown provider state {state!r}")
         self.case_id = case_id
 
-    def message(self, name: str, metadata: dict[str, Any] | None = None) -> dict[str, Any]:
+    def message(self, name: str, metadata: dict[str, Any] | None = None) -> Message:
         """The event the hub itself put in the consumer's feed for the state's case."""
         assert self.case_id is not None, "no provider state set up"
         ev = self.scenario.latest(self.consumer, MESSAGE_TYPES[name], self.case_id)

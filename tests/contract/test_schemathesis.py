@@ -14,7 +14,8 @@
   that status and pass the same checks. A newly documented error status without a request fails
   ``test_every_documented_error_has_a_request``.
 * Regressions: ``FORMERLY_500`` replays the inputs with which schemathesis once found a 500
-  (64-bit overflow in ids and cursors, non-string list entries); each must get its documented answer.
+  (64-bit overflow in ids and cursors, non-string list entries); each must get its documented
+  answer.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ import os
 import re
 import uuid
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 import pytest
@@ -35,13 +37,14 @@ from sqlalchemy import create_engine
 
 import contracts
 from hub.bootstrap import Hub, init
-from hub.config import Config
 from hub.client import make_event
+from hub.config import Config
 from hub.http.openapi import document
 from hub.security import keys
 from hub.security.signing import HubAuth
 from hub.services.members import add_member
-from tests.conftest import LiveServer, Member, case_id
+from tests.support.members import Member, case_id
+from tests.support.servers import LiveServer
 
 MAX_EXAMPLES = int(os.environ.get("HUB_SCHEMATHESIS_EXAMPLES", "50"))
 CHECKS = [st_checks.not_a_server_error, st_checks.status_code_conformance,
@@ -300,6 +303,18 @@ def concrete(path: str) -> str:
     return re.sub(r"{(\w+)}", lambda m: str(PATH_PARAMETERS[m.group(1)]), path)
 
 
+def _unsigned(method: str, url: str, c: Ctx) -> requests.Response:
+    return c.call(method, url, as_=None)
+
+
+def _too_big(method: str, url: str, c: Ctx) -> requests.Response:
+    return c.call(method, url, raw=TOO_BIG)
+
+
+def _not_admin(method: str, url: str, c: Ctx) -> requests.Response:
+    return c.call(method, url, as_=c.members["hpf"], body=None if method == "GET" else {})
+
+
 def _generic_recipes() -> dict[tuple[str, str, int], Recipe]:
     """401 unsigned and 413 too large for every signed operation; 403 non-admin for /v1/admin."""
     out: dict[tuple[str, str, int], Recipe] = {}
@@ -308,11 +323,10 @@ def _generic_recipes() -> dict[tuple[str, str, int], Recipe]:
             m, url = method.upper(), concrete(path)
             if not op.get("security"):
                 continue
-            out[(m, path, 401)] = (lambda m, u: lambda c: c.call(m, u, as_=None))(m, url)
-            out[(m, path, 413)] = (lambda m, u: lambda c: c.call(m, u, raw=TOO_BIG))(m, url)
+            out[(m, path, 401)] = partial(_unsigned, m, url)
+            out[(m, path, 413)] = partial(_too_big, m, url)
             if path.startswith("/v1/admin/"):
-                out[(m, path, 403)] = (lambda m, u: lambda c: c.call(
-                    m, u, as_=c.members["hpf"], body=None if m == "GET" else {}))(m, url)
+                out[(m, path, 403)] = partial(_not_admin, m, url)
     return out
 
 
@@ -408,8 +422,15 @@ FORMERLY_500 = [
 
 
 @pytest.mark.parametrize("method,path,url,params,body,expected", FORMERLY_500)
-def test_formerly_500_requests_get_documented_answers(method: str, path: str, url: str, params: dict[str, str] | None,
-                       body: Any, expected: int | None, shared: tuple[Ctx, Any]) -> None:
+def test_formerly_500_requests_get_documented_answers(
+    method: str,
+    path: str,
+    url: str,
+    params: dict[str, str] | None,
+    body: Any,
+    expected: int | None,
+    shared: tuple[Ctx, Any],
+) -> None:
     """Requests that once crashed the hub now get a documented answer."""
     ctx, hub_schema = shared
     response = ctx.call(method, url, params=params, body=body)

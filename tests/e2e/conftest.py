@@ -4,10 +4,10 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Iterator
-from datetime import date
 
 import pytest
 
+from hub.domain.clock import beijing_today
 from mock_departments.demo import demo_stack
 from mock_departments.launcher import Stack
 
@@ -29,7 +29,7 @@ def e2e_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 
 @pytest.fixture
-def unique_case_id() -> "CaseIds":
+def unique_case_id() -> CaseIds:
     return CaseIds()
 
 
@@ -37,4 +37,4 @@ class CaseIds:
     """Case ids like RT320400-20261125-1xxxxx, unique within a test session."""
 
     def __call__(self, prefix: str = "1", city: str = "320400") -> str:
-        return f"RT{city}-{date.today():%Y%m%d}-{prefix}{next(_serial) % 100000:05d}"
+        return f"RT{city}-{beijing_today():%Y%m%d}-{prefix}{next(_serial) % 100000:05d}"

@@ -26,16 +26,23 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
-from typing import IO, Any, Iterator
+from typing import Any
 
 import requests
 
+from hub.domain.clock import beijing_today
+from mock_departments import procs as harness
+from mock_departments.procs import Proc as Proc  # re-exported for the tests
+from mock_departments.procs import ProcError as ProcError
+from mock_departments.procs import child_pids as child_pids
+from tests.support.postgres import PG_URL
+from tests.support.postgres import pg_unavailable as pg_unavailable
+
 ROOT = Path(__file__).resolve().parents[2]
-from tests.conftest import PG_URL  # noqa: E402 - one place names the test server
 
 
 def bin_path(name: str) -> str:
@@ -48,128 +55,11 @@ def bin_path(name: str) -> str:
 
 # ----- processes -------------------------------------------------------------------------------
 
-@dataclass
-class Proc:
-    name: str
-    argv: list[str]
-    popen: subprocess.Popen[bytes]
-    log_path: Path
-    log_file: IO[bytes]
-    extra_env: dict[str, str]
-
-    @property
-    def pid(self) -> int:
-        return self.popen.pid
-
-    def alive(self) -> bool:
-        return self.popen.poll() is None
-
-    def tail(self, lines: int = 40) -> str:
-        try:
-            text = self.log_path.read_text("utf-8", errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
-
-
-class ProcError(RuntimeError):
-    pass
-
-
-@dataclass
-class Procs:
-    """Every process a test starts; each in its own session so a kill reaches its children."""
-
-    log_dir: Path
-    env: dict[str, str]
-    procs: list[Proc] = field(default_factory=list)
-    kills: list[tuple[float, str]] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def __enter__(self) -> "Procs":
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop_all()
-
-    def spawn(self, name: str, argv: list[str], extra_env: dict[str, str] | None = None) -> Proc:
-        env = dict(self.env, **(extra_env or {}))
-        log_path = self.log_dir / f"{name}.log"
-        log_file = open(log_path, "ab")
-        log_file.write(f"--- start {time.strftime('%H:%M:%S')} {' '.join(argv)}\n".encode())
-        log_file.flush()
-        popen = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=log_file,
-                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                 start_new_session=True)
-        p = Proc(name, argv, popen, log_path, log_file, dict(extra_env or {}))
-        with self.lock:
-            self.procs.append(p)
-        return p
-
-    def restart(self, p: Proc) -> Proc:
-        """The same command again (after a kill), under the same name and log."""
-        self.stop(p)
-        return self.spawn(p.name, p.argv, p.extra_env)
+class Procs(harness.Procs):
+    """The harness, plus the hub's own command line."""
 
     def hub(self, name: str, *args: str, extra_env: dict[str, str] | None = None) -> Proc:
         return self.spawn(name, [bin_path("hub"), *args], extra_env)
-
-    def kill9(self, p: Proc) -> None:
-        """SIGKILL to the process group we created for ``p`` (gunicorn workers included)."""
-        if p.alive():
-            try:
-                os.killpg(p.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        p.popen.wait(10)
-        self.kills.append((time.monotonic(), p.name))
-        self.forget(p)
-
-    def forget(self, p: Proc) -> None:
-        if not p.log_file.closed:
-            p.log_file.close()
-        with self.lock:
-            if p in self.procs:
-                self.procs.remove(p)
-
-    def stop(self, p: Proc, timeout: float = 10.0) -> None:
-        if p.alive():
-            try:
-                os.killpg(p.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                p.popen.wait(timeout)
-            except subprocess.TimeoutExpired:
-                try:
-                    os.killpg(p.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                p.popen.wait(10)
-        self.forget(p)
-
-    def stop_all(self) -> None:
-        for p in reversed(list(self.procs)):
-            self.stop(p)
-
-    def wait_http(self, p: Proc, url: str, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not p.alive():
-                raise ProcError(f"{p.name} exited with {p.popen.returncode}:\n{p.tail()}")
-            try:
-                if requests.get(url, timeout=2).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.05)
-        raise ProcError(f"{p.name} did not answer {url} within {timeout}s:\n{p.tail()}")
-
-    def check_alive(self, *names: str) -> None:
-        for p in list(self.procs):
-            if (not names or p.name in names) and not p.alive():
-                raise ProcError(f"{p.name} exited with {p.popen.returncode}:\n{p.tail()}")
 
 
 def free_port() -> int:
@@ -182,7 +72,7 @@ def free_port() -> int:
     import random
     import socket
 
-    from mock_departments.launcher import free_port as any_free_port
+    from mock_departments.procs import free_port as any_free_port
 
     try:
         low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
@@ -201,13 +91,6 @@ def free_port() -> int:
 
 
 # ----- databases -------------------------------------------------------------------------------
-
-def pg_unavailable() -> str | None:
-    """Why PostgreSQL cannot be used here, or None when it answers."""
-    from tests.conftest import _pg_available
-
-    return _pg_available()
-
 
 @contextmanager
 def pg_schema() -> Iterator[str]:
@@ -393,7 +276,7 @@ _case_serial = iter(range(10**9))
 def case_ids(n: int, tag: str) -> list[str]:
     """``n`` distinct case ids, unique across tests of one session (tag: one digit 1-9)."""
     base = (os.getpid() % 97) * 1000
-    return [f"RT320400-{date.today():%Y%m%d}-{tag}{(base + next(_case_serial)) % 100000:05d}"
+    return [f"RT320400-{beijing_today():%Y%m%d}-{tag}{(base + next(_case_serial)) % 100000:05d}"
             f"{i:05d}" for i in range(n)]
 
 
@@ -554,22 +437,6 @@ class TcpProxy:
             self._close(sock)
 
 
-def child_pids(pid: int) -> list[int]:
-    """The live children of ``pid`` (e.g. a gunicorn master's workers), from /proc."""
-    out = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[-1].split()
-        if int(fields[1]) == pid and fields[0] != "Z":
-            out.append(int(entry.name))
-    return out
-
-
 # ----- pulling and the ledger ------------------------------------------------------------------
 
 @dataclass
@@ -694,7 +561,7 @@ class Receiver:
     def push_url(self, member: str) -> str:
         return f"{self.url}/push/{member}"
 
-    def start(self) -> "Receiver":
+    def start(self) -> Receiver:
         self.proc = self.procs.spawn(self.name, [
             sys.executable, "-m", "tests.e2e.procs", "receiver", "--port", str(self.port),
             "--db", str(self.db_path), "--hub", self.hub_url])
@@ -852,7 +719,6 @@ def receiver_app(db_path: str, hub_url: str) -> Any:
 
 def _receiver_main(argv: list[str]) -> int:
     import logging
-
     import socket
 
     from werkzeug.serving import WSGIRequestHandler, make_server

@@ -38,8 +38,8 @@ from tests.e2e.procs import (
     Procs,
     Publisher,
     Receiver,
-    assert_ledger,
     application_events,
+    assert_ledger,
     case_ids,
     pg_schema,
     pg_unavailable,
@@ -223,8 +223,8 @@ def test_kill9_hub_and_worker_during_a_stream_loses_nothing(
               f"{chaos.count('worker')} worker; {kills_while_publishing} while publishing); "
               f"publisher: {stats.connection_errors} connection errors, {stats.server_errors} "
               f"5xx, {resend_duplicates} duplicate receipts after a lost 202; receiver: "
-              f"{len(got)} distinct, {duplicates} duplicates ({timeouts} push timeouts, {failed_runs} "
-              f"failed worker runs); publish {publish_s:.1f}s, "
+              f"{len(got)} distinct, {duplicates} duplicates ({timeouts} push timeouts, "
+              f"{failed_runs} failed worker runs); publish {publish_s:.1f}s, "
               f"drain {drain_s:.1f}s, total {total_s:.1f}s; ledger {ledger}")
     print(report)
     # Both kinds of process were really killed, at least once while events were published.

@@ -32,7 +32,6 @@ import pytest
 import requests
 
 from hub.store import migrate
-
 from tests.e2e.procs import (
     HubDB,
     HubSetup,

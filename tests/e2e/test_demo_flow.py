@@ -17,6 +17,7 @@ import pytest
 import requests
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from http_message_signatures import HTTPMessageVerifier, MappingKeyResolver, algorithms
+from http_message_signatures.exceptions import InvalidSignature
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
@@ -116,7 +117,7 @@ def test_demo_scenario(e2e_stack: Stack, demo_cases: Any, key: str) -> None:
     assert sorted(items) == sorted(ALL_ITEMS)
     assert {c: (i["state"], (i.get("reason") or {}).get("code")) for c, i in items.items()} \
         == expected
-    for code, (state, reason) in expected.items():
+    for code, (_state, reason) in expected.items():
         if reason is not None:
             assert items[code]["reason"]["message_zh"] == REASON_ZH[reason]
         else:
@@ -406,7 +407,7 @@ class _Capture:
         })
         return Response("{}", status=200, mimetype="application/json")(environ, start_response)
 
-    def __enter__(self) -> "_Capture":
+    def __enter__(self) -> _Capture:
         self.thread.start()
         return self
 
@@ -467,7 +468,7 @@ def test_push_verifies_with_http_message_signatures_alone(e2e_stack: Stack,
     assert event["subject"] == case_id and event["source"] == "retirement-hub"
 
     # A tampered body no longer verifies.
-    with pytest.raises(Exception):
+    with pytest.raises(InvalidSignature):
         verifier.verify(message, max_age=timedelta(minutes=5), expect_tag="retirement-hub",
                         body=got["body"].replace(b"open", b"shut"))
 

@@ -23,7 +23,7 @@ from hub.security import keys
 from hub.services.members import add_member
 from hub.worker import Worker
 from mock_departments.launcher import free_port
-from tests.conftest import case_id
+from tests.support.members import case_id
 
 pytestmark = pytest.mark.e2e
 JSON = "application/json"
@@ -48,11 +48,11 @@ def _wait(check: Any, timeout: float = 20) -> Any:
 
 
 @pytest.fixture
-def database_url(tmp_path):  # type: ignore[no-untyped-def]
+def database_url(tmp_path):
     return f"sqlite:///{tmp_path / 'hub.db'}"
 
 
-def test_eighth_item_registered_through_the_api_alone(hub, live_hub, make_member, tmp_path):  # type: ignore[no-untyped-def]
+def test_eighth_item_registered_through_the_api_alone(hub, live_hub, make_member, tmp_path):
     hrss = make_member("hrss", ["application_submitted", "approval_decided"])
     for m in ("community", "hpf", "medical", "health"):
         make_member(m, ["item_progressed"])
@@ -74,11 +74,14 @@ def test_eighth_item_registered_through_the_api_alone(hub, live_hub, make_member
     # 2. contracts: the code list grows (compatible), and the contracts that use it follow
     codes = copy.deepcopy(contracts.schemas()[CODES_1])
     codes["$defs"]["item_code"]["enum"].append(CODE)
-    codes["$defs"]["item_code"]["x-labels"][CODE] = {"zh": "社会保障卡寄送", "en": "Social security card mailing"}
-    assert admin._call("POST", "/v1/admin/contracts/codes/versions", {"schema": codes}, JSON)["version"] == 2
+    labels = codes["$defs"]["item_code"]["x-labels"]
+    labels[CODE] = {"zh": "社会保障卡寄送", "en": "Social security card mailing"}
+    out = admin._call("POST", "/v1/admin/contracts/codes/versions", {"schema": codes}, JSON)
+    assert out["version"] == 2
     for subject in ("application", "progress", "case-status"):
         schema = _with_codes_2(contracts.schemas()[contracts.schema_id(subject)])
-        out = admin._call("POST", f"/v1/admin/contracts/{subject}/versions", {"schema": schema}, JSON)
+        out = admin._call("POST", f"/v1/admin/contracts/{subject}/versions",
+                          {"schema": schema}, JSON)
         assert out["version"] == 2
     payload_contract = {
         "title": "社会保障卡寄送申请", "type": "object", "additionalProperties": False,
@@ -97,7 +100,8 @@ def test_eighth_item_registered_through_the_api_alone(hub, live_hub, make_member
 
     # 3. the item definition
     definition = {
-        "code": CODE, "order": 8, "name_zh": "社会保障卡寄送", "name_en": "Social security card mailing",
+        "code": CODE, "order": 8, "name_zh": "社会保障卡寄送",
+        "name_en": "Social security card mailing",
         "member": "sscard", "trigger": "accepted", "chosen": "optional", "settled_by": "department",
         "request_type": None, "payload_contract": payload_id,
         "progress_contract": contracts.schema_id("progress", 2),
@@ -108,7 +112,8 @@ def test_eighth_item_registered_through_the_api_alone(hub, live_hub, make_member
         "deadlines": {"statutory_working_days": 10, "promised_working_days": 3},
         "not_eligible": "failed", "cancel_on_refusal": True}
     item = admin._call("POST", "/v1/admin/items", definition, JSON)
-    assert item["request_type"] == "cn.gov.js.retirement.item.social-security-card-mailing.requested.v1"
+    assert item["request_type"] == (
+        "cn.gov.js.retirement.item.social-security-card-mailing.requested.v1")
 
     # 4. the stand-in card centre runs as its own process
     proc = subprocess.Popen([sys.executable, "-m", "mock_departments.sscard", "--port", str(port),

@@ -14,8 +14,15 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.e2e.procs import (HubDB, HubSetup, Procs, Publisher, Receiver, application_events,
-                             case_ids)
+from tests.e2e.procs import (
+    HubDB,
+    HubSetup,
+    Procs,
+    Publisher,
+    Receiver,
+    application_events,
+    case_ids,
+)
 
 pytestmark = pytest.mark.e2e
 

@@ -86,7 +86,8 @@ def test_bundle_verifies_offline_and_tampering_is_named(e2e_stack: Stack, closed
     res = e2e_stack.hub_cli("log", "verify", check=False)
     assert res.returncode == 1, res.stdout + res.stderr
     lines = res.stdout.splitlines()
-    assert any(ln.startswith(f"changed: event {seq} ") and "checkpoint" in ln for ln in lines), lines
+    assert any(ln.startswith(f"changed: event {seq} ") and "checkpoint" in ln
+               for ln in lines), lines
     assert any(ln.startswith(f"removed: attempt {aid} of delivery {did} leaf ")
                for ln in lines), lines
     assert any(ln.startswith(f"inserted: delivery {fake} ") for ln in lines), lines

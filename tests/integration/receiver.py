@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask, request
 
 from hub.security.signing import NonceCache, verify_request
-from tests.conftest import LiveServer
+from tests.support.servers import LiveServer
 
 
 class Receiver:

@@ -16,7 +16,7 @@ from adapters import community, health, hpf, medical
 from adapters.cli import Running, build
 from adapters.hpf import signing
 from adapters.routing import RoutingTable
-from tests.conftest import LiveServer
+from tests.support.servers import LiveServer
 
 UNITS = {"hpf": hpf.UNIT, "medical": medical.UNIT, "health": health.UNIT,
          "community": community.UNIT}
@@ -26,7 +26,10 @@ class City:
     """One city: the four stand-ins as live servers, and its routing entry."""
 
     def __init__(self, code: str, root: Path, hpf_config: dict[str, Any] | None = None) -> None:
-        from mock_departments.cities import community as c, health as h, hpf as f, medical as m
+        from mock_departments.cities import community as c
+        from mock_departments.cities import health as h
+        from mock_departments.cities import hpf as f
+        from mock_departments.cities import medical as m
 
         self.code = code
         self.secret = f"hpf-secret-of-city-{code}-for-tests"

@@ -17,15 +17,15 @@ from hub.messagelog.tables import LogLeaf
 from hub.services import deliveries
 from hub.services.publish import publish
 from hub.store.models import CaseRow, Delivery, DeliveryAttempt, Event
-from tests.conftest import case_id
+from tests.support.members import case_id
 
 
-def _count(hub, model, *where):  # type: ignore[no-untyped-def]
+def _count(hub, model, *where):
     with hub.transaction() as s:
         return s.scalar(select(func.count()).select_from(model).where(*where))
 
 
-def _settle(hub, members):  # type: ignore[no-untyped-def]
+def _settle(hub, members):
     """Every member pulls and acknowledges all it is owed (receipts may owe more)."""
     while _count(hub, Delivery, Delivery.state == "pending"):
         for m in members:
@@ -36,7 +36,7 @@ def _settle(hub, members):  # type: ignore[no-untyped-def]
         deliveries.apply_receipts(hub)
 
 
-def test_archive_run_verify_restore(hub, members, tmp_path: Path):  # type: ignore[no-untyped-def]
+def test_archive_run_verify_restore(hub, members, tmp_path: Path):
     hub = dataclasses.replace(hub, config=hub.config.with_overrides(
         archive_dir=tmp_path / "archive"))
     closed = [case_id() for _ in range(3)]
@@ -94,7 +94,7 @@ def test_archive_run_verify_restore(hub, members, tmp_path: Path):  # type: igno
 
 
 def test_cases_with_pending_deliveries_or_recent_closure_stay(hub, members, tmp_path
-                                                             ):  # type: ignore[no-untyped-def]
+                                                             ):
     hub = dataclasses.replace(hub, config=hub.config.with_overrides(
         archive_dir=tmp_path / "archive"))
     cid = case_id()

@@ -17,26 +17,26 @@ from hub.security import keys
 from hub.services.members import add_member
 from hub.store import cases as case_store
 from hub.worker import Worker
-from tests.conftest import case_id
 from tests.integration.test_operations import wait_until
+from tests.support.members import case_id
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 D = datetime.date
 TEST_2027 = Path(__file__).parents[1] / "data" / "calendar-2027-TEST-ONLY.json"
 
 
 @pytest.fixture
-def env(hub_config):  # type: ignore[no-untyped-def]
+def env(hub_config):
     return {"HUB_DATABASE_URL": hub_config.database_url, "HUB_KEY_DIR": str(hub_config.key_dir),
             "COLUMNS": "200"}
 
 
-def cli(env, *args):  # type: ignore[no-untyped-def]
+def cli(env, *args):
     result = CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
     return result.exit_code, result.output
 
 
-def _store_case(hub, at):  # type: ignore[no-untyped-def]
+def _store_case(hub, at):
     """A case opened at `at` by the running hub's own calendar, as on_application does."""
     cid = case_id()
     case = Case.open(cid, contracts.example("application"), hub.definitions(), now=at,
@@ -46,7 +46,7 @@ def _store_case(hub, at):  # type: ignore[no-untyped-def]
     return cid
 
 
-def test_2027_registered_by_cli_while_the_hub_runs(hub, live_hub, members, env):  # type: ignore[no-untyped-def]
+def test_2027_registered_by_cli_while_the_hub_runs(hub, live_hub, members, env):
     hrss = members["hrss"].client(live_hub.url)
     before = _store_case(hub, datetime.datetime(2026, 12, 20, 2, 0, tzinfo=UTC))
     doc = hrss.case(before)
@@ -94,7 +94,7 @@ def test_2027_registered_by_cli_while_the_hub_runs(hub, live_hub, members, env):
 
 
 def test_a_correction_recounts_items_that_depend_on_the_year(hub, live_hub, members, env,
-                                                            tmp_path):  # type: ignore[no-untyped-def]
+                                                            tmp_path):
     hrss = members["hrss"].client(live_hub.url)
     assert cli(env, "calendar", "import", "2027", str(TEST_2027))[0] == 0
     hub.catalog.invalidate()
@@ -110,7 +110,7 @@ def test_a_correction_recounts_items_that_depend_on_the_year(hub, live_hub, memb
     assert item["history"][-1]["reason"]["calendar"].startswith("registry 2027 v2")
 
 
-def test_cli_refuses_a_bad_calendar_with_paths_and_stores_nothing(hub, env, tmp_path):  # type: ignore[no-untyped-def]
+def test_cli_refuses_a_bad_calendar_with_paths_and_stores_nothing(hub, env, tmp_path):
     bad = json.loads(TEST_2027.read_text("utf-8"))
     bad["workdays"] = ["2027-01-05", "2027-01-02"]
     path = tmp_path / "bad.json"
@@ -132,14 +132,14 @@ def test_cli_refuses_a_bad_calendar_with_paths_and_stores_nothing(hub, env, tmp_
 
 
 @pytest.fixture
-def admin(hub, live_hub, make_member):  # type: ignore[no-untyped-def]
+def admin(hub, live_hub, make_member):
     ops = make_member("ops", [])
     add_member(hub, "ops", keys.public_key_pem(ops.key.public_key()), keyid=ops.keyid,
                roles=["admin"])
     return ops.client(live_hub.url)
 
 
-def test_admin_api_registers_and_shows_a_year(hub, admin, members, live_hub):  # type: ignore[no-untyped-def]
+def test_admin_api_registers_and_shows_a_year(hub, admin, members, live_hub):
     doc = json.loads(TEST_2027.read_text("utf-8"))
     bad = {**doc, "holidays": []}
     with pytest.raises(HubHTTPError) as err:
@@ -166,7 +166,7 @@ def test_admin_api_registers_and_shows_a_year(hub, admin, members, live_hub):  #
         "contracts/calendars/2026.json")
 
 
-def test_next_year_unknown_raises_a_notice_a_metric_and_readyz_detail(hub, admin, live_hub):  # type: ignore[no-untyped-def]
+def test_next_year_unknown_raises_a_notice_a_metric_and_readyz_detail(hub, admin, live_hub):
     from hub.registry import calendars
 
     # late November 2026 in Beijing, 2027 not registered: past the 1 October warning date
@@ -204,7 +204,7 @@ def test_next_year_unknown_raises_a_notice_a_metric_and_readyz_detail(hub, admin
         "warning"] is False
 
 
-def test_a_stored_year_that_no_longer_passes_its_checks_does_not_stop_the_hub(hub, env):  # type: ignore[no-untyped-def]
+def test_a_stored_year_that_no_longer_passes_its_checks_does_not_stop_the_hub(hub, env):
     from hub.services.outbox import utcnow
     from hub.store.models import WorkingCalendarRow
 
@@ -218,7 +218,7 @@ def test_a_stored_year_that_no_longer_passes_its_checks_does_not_stop_the_hub(hu
     assert cal.deadline(D(2026, 12, 20), 20) == D(2027, 1, 18)
 
 
-def test_any_year_in_the_path_gets_a_documented_answer(admin):  # type: ignore[no-untyped-def]
+def test_any_year_in_the_path_gets_a_documented_answer(admin):
     huge = 10**16
     with pytest.raises(HubHTTPError) as err:
         admin._call("GET", f"/v1/admin/calendars/{huge}")

@@ -13,7 +13,8 @@ from hub.cli import main
 
 @pytest.fixture
 def env(tmp_path: Path, database_url: str) -> dict[str, str]:
-    return {"HUB_DATABASE_URL": database_url, "HUB_KEY_DIR": str(tmp_path / "keys"), "COLUMNS": "200"}
+    return {"HUB_DATABASE_URL": database_url, "HUB_KEY_DIR": str(tmp_path / "keys"),
+            "COLUMNS": "200"}
 
 
 def run(env: dict[str, str], *args: str) -> str:
@@ -22,7 +23,7 @@ def run(env: dict[str, str], *args: str) -> str:
     return result.output
 
 
-def test_init_members_and_case_show(env, tmp_path):  # type: ignore[no-untyped-def]
+def test_init_members_and_case_show(env, tmp_path):
     out = run(env, "init")
     assert "created hub key" in out
     assert "kept hub key" in run(env, "init")  # idempotent
@@ -46,13 +47,13 @@ def test_init_members_and_case_show(env, tmp_path):  # type: ignore[no-untyped-d
     assert missing.exit_code == 1 and "case_not_found" in missing.output
 
 
-def test_case_show_prints_items_and_history(env, tmp_path):  # type: ignore[no-untyped-def]
+def test_case_show_prints_items_and_history(env, tmp_path):
     from hub.bootstrap import bootstrap
-    from hub.config import Config
-    from hub.services.publish import publish
     from hub.client import make_event
+    from hub.config import Config
     from hub.security import keys
     from hub.services.members import add_member
+    from hub.services.publish import publish
 
     run(env, "init")
     hub = bootstrap(Config.from_env(env))
@@ -71,7 +72,7 @@ def test_case_show_prints_items_and_history(env, tmp_path):  # type: ignore[no-u
     hub.engine.dispose()
 
 
-def test_deliveries_list_replay_and_push_switch(env, tmp_path):  # type: ignore[no-untyped-def]
+def test_deliveries_list_replay_and_push_switch(env, tmp_path):
     from hub.bootstrap import bootstrap
     from hub.client import make_event
     from hub.config import Config

@@ -9,26 +9,26 @@ from sqlalchemy import select
 import contracts
 from hub.client import HubHTTPError
 from hub.store.models import Delivery
-from tests.conftest import case_id
+from tests.support.members import case_id
 
 
-def _status_events(client, cid):  # type: ignore[no-untyped-def]
+def _status_events(client, cid):
     feed = client.feed(after=0, limit=500)
     return [i["event"]["data"] for i in feed["items"]
             if i["event"]["type"] == contracts.event_type("case_status_changed")
             and i["event"]["subject"] == cid]
 
 
-def _pull_requests(client):  # type: ignore[no-untyped-def]
+def _pull_requests(client):
     feed = client.feed(after=0, limit=500)
     return [i["event"] for i in feed["items"]], feed["next_cursor"]
 
 
-def _states(doc):  # type: ignore[no-untyped-def]
+def _states(doc):
     return {i["code"]: i["state"] for i in doc["items"]}
 
 
-def test_application_runs_to_a_closed_case(live_hub, members, hub):  # type: ignore[no-untyped-def]
+def test_application_runs_to_a_closed_case(live_hub, members, hub):
     hrss = members["hrss"].client(live_hub.url)
     cid = case_id()
     receipt = hrss.emit("application_submitted", cid, contracts.example("application"))
@@ -68,7 +68,7 @@ def test_application_runs_to_a_closed_case(live_hub, members, hub):  # type: ign
         "approval-result")["retirement_month"]
 
     # every department reports; hpf not eligible becomes a standalone matter
-    def report(member, item, status, **extra):  # type: ignore[no-untyped-def]
+    def report(member, item, status, **extra):
         data = {"item": item, "status": status, "occurred_at": "2026-11-25T10:00:00Z", **extra}
         return members[member].client(live_hub.url).emit("item_progressed", cid, data)
 
@@ -97,7 +97,7 @@ def test_application_runs_to_a_closed_case(live_hub, members, hub):  # type: ign
         assert not list(contracts.validator(contracts.schema_id("case-status")).iter_errors(s))
 
 
-def test_refused_approval_cancels_dependent_items(live_hub, members):  # type: ignore[no-untyped-def]
+def test_refused_approval_cancels_dependent_items(live_hub, members):
     hrss = members["hrss"].client(live_hub.url)
     cid = case_id()
     hrss.emit("application_submitted", cid, contracts.example("application"))
@@ -116,7 +116,7 @@ def test_refused_approval_cancels_dependent_items(live_hub, members):  # type: i
     assert events[-1]["data"]["item"] == "socialized_management"
 
 
-def test_illegal_transition_is_refused_with_409(live_hub, members):  # type: ignore[no-untyped-def]
+def test_illegal_transition_is_refused_with_409(live_hub, members):
     hrss = members["hrss"].client(live_hub.url)
     cid = case_id()
     hrss.emit("application_submitted", cid, contracts.example("application"))
@@ -141,7 +141,7 @@ def test_illegal_transition_is_refused_with_409(live_hub, members):  # type: ign
     assert err.value.status == 403 and err.value.problem["code"] == "not_responsible"
 
 
-def test_invalid_application_lists_every_error_and_stores_nothing(live_hub, members, hub):  # type: ignore[no-untyped-def]
+def test_invalid_application_lists_every_error_and_stores_nothing(live_hub, members, hub):
     from sqlalchemy import func, select
 
     from hub.store.models import CaseRow, Event
@@ -176,7 +176,7 @@ def test_invalid_application_lists_every_error_and_stores_nothing(live_hub, memb
     assert ("id_number_sex_mismatch", "$.data.applicant.sex") in codes
 
 
-def test_batch_is_all_or_nothing_and_idempotent(live_hub, members, hub):  # type: ignore[no-untyped-def]
+def test_batch_is_all_or_nothing_and_idempotent(live_hub, members, hub):
     from hub.client import make_event
 
     hrss = members["hrss"].client(live_hub.url)
@@ -198,7 +198,7 @@ def test_batch_is_all_or_nothing_and_idempotent(live_hub, members, hub):  # type
     assert err.value.status == 409 and err.value.problem["code"] == "event_id_conflict"
 
 
-def test_issue_reports_are_recorded_against_the_case(live_hub, members):  # type: ignore[no-untyped-def]
+def test_issue_reports_are_recorded_against_the_case(live_hub, members):
     hrss = members["hrss"].client(live_hub.url)
     cid = case_id()
     hrss.emit("application_submitted", cid, contracts.example("application"))

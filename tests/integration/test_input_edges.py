@@ -13,7 +13,7 @@ from hub.client import make_event
 from hub.security import keys
 from hub.security.signing import sign_headers
 from hub.store.models import Event, Member
-from tests.conftest import case_id
+from tests.support.members import case_id
 
 CE = "application/cloudevents+json"
 BATCH = "application/cloudevents-batch+json"
@@ -52,7 +52,7 @@ def _event(**changes: Any) -> dict[str, Any]:
     (b'{"\\udfff": 1}', "$['\\udfff']", "invalid_character"),
     (b'{"a": ["ok", "nul \\u0000"]}', "$.a[1]", "invalid_character"),
 ])
-def test_json_the_hub_cant_take_as_given_is_refused_with_its_path(live_hub, members, hub,  # type: ignore[no-untyped-def]
+def test_json_the_hub_cant_take_as_given_is_refused_with_its_path(live_hub, members, hub,
                                                                   raw, path, code):
     resp = _send(live_hub, members["hrss"], "POST", "/v1/events", raw)
     assert resp.status_code == 400, resp.text[:500]
@@ -64,7 +64,7 @@ def test_json_the_hub_cant_take_as_given_is_refused_with_its_path(live_hub, memb
     assert _events(hub) == 0
 
 
-def test_valid_surrogate_pairs_and_big_but_sane_numbers_pass_the_parser(live_hub, members):  # type: ignore[no-untyped-def]
+def test_valid_surrogate_pairs_and_big_but_sane_numbers_pass_the_parser(live_hub, members):
     resp = _send(live_hub, members["hrss"], "POST", "/v1/feed/ack",
                  b'{"cursor": 0, "note": "\\ud83d\\ude00", "n": 9223372036854775807, "f": 1e300}',
                  "application/json")
@@ -73,7 +73,7 @@ def test_valid_surrogate_pairs_and_big_but_sane_numbers_pass_the_parser(live_hub
 
 @pytest.mark.parametrize("query", ["limit=%C2%B2", "limit=%D9%A1%D9%A2", "after=%EF%BC%91",
                                    "after=" + "9" * 5000, "limit=-1", "after=1e3"])
-def test_query_numbers_are_ascii_digits_in_range(live_hub, members, query):  # type: ignore[no-untyped-def]
+def test_query_numbers_are_ascii_digits_in_range(live_hub, members, query):
     resp = _send(live_hub, members["hrss"], "GET", "/v1/feed?" + query)
     assert resp.status_code == 400, resp.text
     name = query.split("=")[0]
@@ -82,7 +82,7 @@ def test_query_numbers_are_ascii_digits_in_range(live_hub, members, query):  # t
 
 
 @pytest.mark.parametrize("query", ["since=9999-12-31T23:59:59-23:59", "since=%EF%BC%92026-01-01"])
-def test_admin_time_filters_out_of_range_are_refused(live_hub, hub, make_member, query):  # type: ignore[no-untyped-def]
+def test_admin_time_filters_out_of_range_are_refused(live_hub, hub, make_member, query):
     from hub.services.members import add_member
 
     ops = make_member("ops", [])
@@ -116,7 +116,7 @@ def test_admin_time_filters_out_of_range_are_refused(live_hub, hub, make_member,
     ({"trace": "x" * 300}, "$.trace", "envelope_extension_value"),
     ({"seq": 2**40}, "$.seq", "envelope_extension_value"),
 ])
-def test_cloudevents_attributes_of_the_wrong_type_size_or_form(live_hub, members, hub,  # type: ignore[no-untyped-def]
+def test_cloudevents_attributes_of_the_wrong_type_size_or_form(live_hub, members, hub,
                                                               changes, path, code):
     body = json.dumps(_event(**changes), ensure_ascii=False).encode()
     resp = _send(live_hub, members["hrss"], "POST", "/v1/events", body)
@@ -126,13 +126,13 @@ def test_cloudevents_attributes_of_the_wrong_type_size_or_form(live_hub, members
     assert _events(hub) == 0
 
 
-def test_extension_attributes_of_the_allowed_kinds_pass(live_hub, members):  # type: ignore[no-untyped-def]
+def test_extension_attributes_of_the_allowed_kinds_pass(live_hub, members):
     body = json.dumps(_event(trace="abc", seq=7, replay=False)).encode()
     resp = _send(live_hub, members["hrss"], "POST", "/v1/events", body)
     assert resp.status_code == 202, resp.text
 
 
-def test_a_bad_batch_gets_the_first_problems_and_a_count_under_1_mb(live_hub, members, hub):  # type: ignore[no-untyped-def]
+def test_a_bad_batch_gets_the_first_problems_and_a_count_under_1_mb(live_hub, members, hub):
     body = json.dumps([{}] * 10_000, separators=(",", ":")).encode()  # 30 kB, 5 problems each
     assert len(body) < 40_000
     resp = _send(live_hub, members["hrss"], "POST", "/v1/events", body, BATCH)
@@ -145,7 +145,7 @@ def test_a_bad_batch_gets_the_first_problems_and_a_count_under_1_mb(live_hub, me
     assert _events(hub) == 0
 
 
-def test_a_huge_value_is_not_echoed_back_whole(live_hub, members, hub):  # type: ignore[no-untyped-def]
+def test_a_huge_value_is_not_echoed_back_whole(live_hub, members, hub):
     body = json.dumps(_event(type="t" * 500_000)).encode()
     resp = _send(live_hub, members["hrss"], "POST", "/v1/events", body)
     assert resp.status_code == 422
@@ -155,7 +155,7 @@ def test_a_huge_value_is_not_echoed_back_whole(live_hub, members, hub):  # type:
 
 @pytest.mark.parametrize("member_id", ["hrѕѕ", "ＨＲＳＳ", "hrss\u200b", "Hrss", "a" * 65, "1hrss",
                                        "hr ss"])
-def test_member_ids_are_plain_ascii_identifiers(live_hub, hub, make_member, member_id):  # type: ignore[no-untyped-def]
+def test_member_ids_are_plain_ascii_identifiers(live_hub, hub, make_member, member_id):
     from hub.services.members import add_member
 
     admin = make_member("registrar", [])
@@ -175,7 +175,7 @@ def test_member_ids_are_plain_ascii_identifiers(live_hub, hub, make_member, memb
     ("push_url", "javascript:alert(1)"), ("push_url", "http://部门.example/hook"),
     ("keyid", "k" * 129), ("keyid", "key id"), ("keyid", "密钥"),
 ])
-def test_member_fields_fit_what_the_hub_stores(live_hub, hub, make_member, field, value):  # type: ignore[no-untyped-def]
+def test_member_fields_fit_what_the_hub_stores(live_hub, hub, make_member, field, value):
     from hub.services.members import add_member
 
     admin = make_member("registrar", [])
@@ -192,7 +192,7 @@ def test_member_fields_fit_what_the_hub_stores(live_hub, hub, make_member, field
 
 
 @pytest.mark.parametrize("reason", [{"why": "x"}, ["x"], 5, "理" * 501])
-def test_an_endpoint_change_reason_is_a_short_string(live_hub, hub, make_member, reason):  # type: ignore[no-untyped-def]
+def test_an_endpoint_change_reason_is_a_short_string(live_hub, hub, make_member, reason):
     from hub.services.members import add_member
 
     admin = make_member("registrar", [])

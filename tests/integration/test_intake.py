@@ -9,12 +9,12 @@ from sqlalchemy import select
 import contracts
 from hub.client import HubHTTPError, make_event
 from hub.store.models import CaseRow, Event
-from tests.conftest import case_id
+from tests.support.members import case_id
 
 X_ID = "32040219660515005X"  # born 1966-05, male, like the example applicant
 
 
-def test_lower_case_x_is_stored_and_forwarded_upper_case(live_hub, members, hub):  # type: ignore[no-untyped-def]
+def test_lower_case_x_is_stored_and_forwarded_upper_case(live_hub, members, hub):
     app = contracts.example("application")
     app["applicant"]["id_number"] = X_ID.lower()
     app["socialized_management"]["id_number"] = X_ID.lower()
@@ -43,7 +43,7 @@ def test_lower_case_x_is_stored_and_forwarded_upper_case(live_hub, members, hub)
     assert hrss.publish(event)["status"] == "duplicate"
 
 
-def test_annex_5_of_another_person_is_refused_with_paths(live_hub, members, hub):  # type: ignore[no-untyped-def]
+def test_annex_5_of_another_person_is_refused_with_paths(live_hub, members, hub):
     app = contracts.example("application")
     app["socialized_management"].update(id_number="11010519491231002X", name="李四",
                                         birth_month="1949-12", sex="female")
@@ -61,7 +61,7 @@ def test_annex_5_of_another_person_is_refused_with_paths(live_hub, members, hub)
         assert s.scalars(select(Event).where(Event.subject == cid)).first() is None
 
 
-def test_a_later_month_without_flexible_late_is_accepted_with_a_warning(live_hub, members):  # type: ignore[no-untyped-def]
+def test_a_later_month_without_flexible_late_is_accepted_with_a_warning(live_hub, members):
     app = contracts.example("application")
     app["retirement"]["month"] = "2027-04"  # six months after the legal 2026-10
     receipt = members["hrss"].client(live_hub.url).emit("application_submitted", case_id(), app)

@@ -30,7 +30,7 @@ def hub_config(tmp_path: Path, database_url: str) -> Config:
                   key_max_age_days=10, key_notice_days=3)
 
 
-def test_a_member_rotates_from_ed25519_to_sm2_without_a_refused_request(hub, live_hub):  # type: ignore[no-untyped-def]
+def test_a_member_rotates_from_ed25519_to_sm2_without_a_refused_request(hub, live_hub):
     old = keys.generate_keypair("intl")
     add_member(hub, "medical", keys.public_key_pem(old.public_key()), keyid="medical-1",
                publish=[contracts.event_type("item_progressed")])
@@ -67,7 +67,7 @@ def test_a_member_rotates_from_ed25519_to_sm2_without_a_refused_request(hub, liv
                      ("ops", "member.key_retired", "medical-1", None)]
 
 
-def test_key_age_is_a_metric_and_a_notice_before_rotation_is_due(hub, live_hub):  # type: ignore[no-untyped-def]
+def test_key_age_is_a_metric_and_a_notice_before_rotation_is_due(hub, live_hub):
     key = keys.generate_keypair()
     add_member(hub, "hpf", keys.public_key_pem(key.public_key()), keyid="hpf-1")
     add_member(hub, "health", keys.public_key_pem(keys.generate_keypair().public_key()),
@@ -100,7 +100,7 @@ def test_key_age_is_a_metric_and_a_notice_before_rotation_is_due(hub, live_hub):
     assert f'keyid="{new_kid}"' in text and f'keyid="{intl_kid}"' in text  # old one retiring
 
 
-def test_hub_keys_rotate_and_list_on_the_command_line(hub, hub_config, monkeypatch):  # type: ignore[no-untyped-def]
+def test_hub_keys_rotate_and_list_on_the_command_line(hub, hub_config, monkeypatch):
     from click.testing import CliRunner
 
     from hub.cli import main

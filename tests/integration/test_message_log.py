@@ -8,7 +8,6 @@ import shutil
 import subprocess
 import sys
 import threading
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,13 +19,13 @@ from hub.client import HubClient, HubHTTPError
 from hub.domain.errors import DomainError
 from hub.messagelog import checkpoints, merkle, offline, verify
 from hub.messagelog.bundle import export_case
-from hub.messagelog.proofs import node_reader
 from hub.messagelog.leaves import canonical, sha256_hex
+from hub.messagelog.proofs import node_reader
 from hub.messagelog.tables import LogLeaf
 from hub.security import keys
 from hub.services import deliveries
 from hub.store.models import Delivery, DeliveryAttempt, Event
-from tests.conftest import case_id
+from tests.support.members import case_id
 
 
 def get(client: HubClient, path: str, **params: Any) -> Any:
@@ -44,7 +43,7 @@ def check_signature(hub_pub: Any, cp: dict[str, Any]) -> None:
 
 
 def test_events_and_outcomes_are_leaves_with_verifiable_proofs(hub, live_hub, members
-                                                               ):  # type: ignore[no-untyped-def]
+                                                               ):
     hrss = members["hrss"].client(live_hub.url)
     community = members["community"].client(live_hub.url)
     cid = case_id()
@@ -99,7 +98,7 @@ def test_events_and_outcomes_are_leaves_with_verifiable_proofs(hub, live_hub, me
 
     # a later checkpoint extends the first: the consistency proof says so
     hrss.emit("approval_decided", cid, contracts.example("approval-result"))
-    later = checkpoints.to_dict(checkpoints.sign(hub, force=True))  # type: ignore[arg-type]
+    later = checkpoints.to_dict(checkpoints.sign(hub, force=True))
     assert later["size"] > first["size"]
     cons = get(hrss, "/v1/log/consistency", **{"from": first["size"], "to": later["size"]})
     merkle.verify_consistency(first["size"], later["size"], b(first["root_hash"]),
@@ -126,9 +125,9 @@ def _push_attempts(hub: Any, did: int) -> None:
 
 
 def test_tampering_is_named_by_verify_and_breaks_the_bundle(hub, members, make_member, tmp_path
-                                                            ):  # type: ignore[no-untyped-def]
-    from hub.services.publish import publish
+                                                            ):
     from hub.client import make_event
+    from hub.services.publish import publish
 
     make_member("sscard", subscribe=[contracts.event_type("application_submitted")],
                 push_url="http://127.0.0.1:9/push")
@@ -175,7 +174,8 @@ def test_tampering_is_named_by_verify_and_breaks_the_bundle(hub, members, make_m
     assert "co-signed by hrss" in run.stdout
     imported = {n.names[0].name.split(".")[0] if isinstance(n, ast.Import) else
                 (n.module or "").split(".")[0]
-                for n in ast.walk(ast.parse(lone.read_text())) if isinstance(n, (ast.Import, ast.ImportFrom))}
+                for n in ast.walk(ast.parse(lone.read_text()))
+                if isinstance(n, (ast.Import, ast.ImportFrom))}
     assert imported <= {"__future__", "base64", "hashlib", "json", "sys", "typing", "cryptography"}
 
     # tamper: edit the application, delete the failed attempt, insert a fake delivery
@@ -200,7 +200,7 @@ def test_tampering_is_named_by_verify_and_breaks_the_bundle(hub, members, make_m
                for f in report.findings), named
     assert any(f.what == "inserted" and f.record.startswith(f"delivery {fake} ")
                for f in report.findings), named
-    assert verify.last_run(hub).ok is False  # type: ignore[union-attr]
+    assert verify.last_run(hub).ok is False
 
     bad = offline.verify_bundle(export_case(hub, cid))
     assert any(p.startswith(f"event {app_seq} ") and "digest" in p for p in bad), bad
@@ -208,9 +208,9 @@ def test_tampering_is_named_by_verify_and_breaks_the_bundle(hub, members, make_m
     assert any(p.startswith(f"delivery {fake} ") and "inserted" in p for p in bad), bad
 
 
-def test_a_changed_leaf_row_breaks_the_signed_root(hub, members):  # type: ignore[no-untyped-def]
-    from hub.services.publish import publish
+def test_a_changed_leaf_row_breaks_the_signed_root(hub, members):
     from hub.client import make_event
+    from hub.services.publish import publish
 
     publish(hub, "hrss", make_event("hrss", "application_submitted", case_id(),
                                     contracts.example("application")), batch=False)
@@ -242,7 +242,7 @@ def test_a_changed_leaf_row_breaks_the_signed_root(hub, members):  # type: ignor
     from hub.services.operations import notices
 
     assert [n["kind"] for n in notices(hub)].count("log_inconsistent") == 1
-    assert checkpoints.get(hub)["size"] == cp.size  # type: ignore[index]
+    assert checkpoints.get(hub)["size"] == cp.size
     with pytest.raises(DomainError) as refused:
         export_case(hub, case_id_of_last)
     assert refused.value.code == "not_in_checkpoint"
@@ -253,11 +253,11 @@ def test_a_changed_leaf_row_breaks_the_signed_root(hub, members):  # type: ignor
 
 @pytest.mark.postgres
 def test_concurrent_publishers_append_one_consistent_log(hub, members
-                                                         ):  # type: ignore[no-untyped-def]
+                                                         ):
     if hub.engine.dialect.name != "postgresql":
         pytest.skip("the global order across connections is a PostgreSQL matter")
-    from hub.services.publish import publish
     from hub.client import make_event
+    from hub.services.publish import publish
 
     sizes: list[Any] = []
     errors: list[BaseException] = []
@@ -294,14 +294,14 @@ def test_concurrent_publishers_append_one_consistent_log(hub, members
     seen = sorted(set(sizes + [(final.size, final.root)]))
     from hub.messagelog.proofs import consistency
 
-    for (a, ra), (z, rz) in zip(seen, seen[1:]):
+    for (a, ra), (z, rz) in zip(seen, seen[1:], strict=False):  # neighbours
         proof = consistency(hub, a, z)
         merkle.verify_consistency(a, z, ra, rz, [b(p) for p in proof["proof"]])
     assert verify.verify(hub).ok
 
 
 def test_stale_checkpoint_is_a_notice_and_the_log_has_metrics(hub_config, members_for_stale
-                                                              ):  # type: ignore[no-untyped-def]
+                                                              ):
     hub, live = members_for_stale
     from hub.client import make_event
     from hub.services.operations import notices
@@ -324,11 +324,11 @@ def test_stale_checkpoint_is_a_notice_and_the_log_has_metrics(hub_config, member
 
 
 @pytest.fixture
-def members_for_stale(hub_config, make_member):  # type: ignore[no-untyped-def]
+def members_for_stale(hub_config, make_member):
     """A hub that signs only hourly or per million leaves and calls a log stale at once."""
     from hub.bootstrap import bootstrap
     from hub.http.app import create_app
-    from tests.conftest import LiveServer
+    from tests.support.servers import LiveServer
 
     make_member("hrss", ["application_submitted"])
     h = bootstrap(hub_config.with_overrides(log_checkpoint_s=3600.0, log_checkpoint_leaves=10**6,
@@ -340,7 +340,7 @@ def members_for_stale(hub_config, make_member):  # type: ignore[no-untyped-def]
 
 
 def test_records_older_than_the_log_are_its_baseline(database_url, tmp_path
-                                                     ):  # type: ignore[no-untyped-def]
+                                                     ):
     """An installation upgraded to the log: what it stored before is not 'inserted'."""
     from hub.bootstrap import init
     from hub.config import Config
@@ -368,7 +368,7 @@ def test_records_older_than_the_log_are_its_baseline(database_url, tmp_path
 
 
 def test_a_large_acknowledgement_is_logged_whole(hub, members, make_member
-                                                 ):  # type: ignore[no-untyped-def]
+                                                 ):
     """More leaves in one transaction than one multi-row statement takes."""
     from hub.services.outbox import emit, utcnow
 

@@ -6,13 +6,14 @@ import re
 import requests
 
 
-def test_openapi_lists_every_route(live_hub, hub):  # type: ignore[no-untyped-def]
+def test_openapi_lists_every_route(live_hub, hub):
     from hub.http.app import create_app
 
     doc = requests.get(live_hub.url + "/openapi.json", timeout=10).json()
     assert doc["openapi"].startswith("3.1")
     app = create_app(hub=hub)
-    served = {re.sub(r"<(?:\w+(?:\([^)]*\))?:)?(\w+)>", r"{\1}", r.rule) for r in app.url_map.iter_rules()
+    served = {re.sub(r"<(?:\w+(?:\([^)]*\))?:)?(\w+)>", r"{\1}", r.rule)
+              for r in app.url_map.iter_rules()
               if r.endpoint != "static"
               and not r.rule.startswith("/console/")}  # the console's HTML pages: not the API
     assert served == set(doc["paths"])
@@ -23,12 +24,12 @@ def test_openapi_lists_every_route(live_hub, hub):  # type: ignore[no-untyped-de
                 assert "401" in op["responses"], (path, method)
 
 
-def test_healthz(live_hub):  # type: ignore[no-untyped-def]
+def test_healthz(live_hub):
     r = requests.get(live_hub.url + "/healthz", timeout=10)
     assert r.status_code == 200 and r.json()["status"] == "ok"
 
 
-def test_unknown_route_is_a_problem_document(live_hub):  # type: ignore[no-untyped-def]
+def test_unknown_route_is_a_problem_document(live_hub):
     r = requests.get(live_hub.url + "/v1/nothing", timeout=10)
     assert r.status_code == 404
     assert r.headers["Content-Type"] == "application/problem+json"

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 import requests
@@ -12,8 +13,8 @@ import contracts
 from hub.client import HubHTTPError
 from hub.store.models import Delivery, DeliveryAttempt, Member
 from hub.worker import Worker
-from tests.conftest import case_id
 from tests.integration.receiver import Receiver
+from tests.support.members import case_id
 
 
 def wait_until(check: Callable[[], Any], timeout: float = 10) -> Any:
@@ -27,14 +28,14 @@ def wait_until(check: Callable[[], Any], timeout: float = 10) -> Any:
 
 
 @pytest.fixture
-def setup(hub, live_hub, make_member):  # type: ignore[no-untyped-def]
+def setup(hub, live_hub, make_member):
     rx = Receiver(hub.private_key.public_key())
     hrss = make_member("hrss", ["application_submitted"], push_url=rx.server.url + "/events")
     for m in ("community", "health"):
         make_member(m, ["item_progressed"])
     admin = make_member("ops", [])
-    from hub.services.members import add_member
     from hub.security import keys
+    from hub.services.members import add_member
     add_member(hub, "ops", keys.public_key_pem(admin.key.public_key()), keyid=admin.keyid,
                roles=["admin"])
     worker = Worker(hub)
@@ -45,12 +46,12 @@ def setup(hub, live_hub, make_member):  # type: ignore[no-untyped-def]
     rx.server.stop()
 
 
-def _hrss_delivery(hub):  # type: ignore[no-untyped-def]
+def _hrss_delivery(hub):
     with hub.transaction() as s:
         return s.scalars(select(Delivery).where(Delivery.member_id == "hrss")).first()
 
 
-def test_410_disables_the_endpoint_tells_admins_and_replay_recovers(setup):  # type: ignore[no-untyped-def]
+def test_410_disables_the_endpoint_tells_admins_and_replay_recovers(setup):
     rx, hrss, admin, hub = setup["rx"], setup["hrss"], setup["admin"], setup["hub"]
     rx.answer = (410, {})
     hrss.emit("application_submitted", case_id(), contracts.example("application"))
@@ -80,7 +81,7 @@ def test_410_disables_the_endpoint_tells_admins_and_replay_recovers(setup):  # t
     assert len({e["id"] for e in got}) == 2
 
 
-def test_other_4xx_is_dead_lettered_without_retry(setup):  # type: ignore[no-untyped-def]
+def test_other_4xx_is_dead_lettered_without_retry(setup):
     rx, hrss, hub = setup["rx"], setup["hrss"], setup["hub"]
     rx.answer = (400, {})
     hrss.emit("application_submitted", case_id(), contracts.example("application"))
@@ -93,7 +94,7 @@ def test_other_4xx_is_dead_lettered_without_retry(setup):  # type: ignore[no-unt
         assert s.get(Member, "hrss").push_disabled_at is None
 
 
-def test_retry_after_is_honoured(setup):  # type: ignore[no-untyped-def]
+def test_retry_after_is_honoured(setup):
     rx, hrss, hub = setup["rx"], setup["hrss"], setup["hub"]
     rx.answer = (503, {"Retry-After": "2"})
     hrss.emit("application_submitted", case_id(), contracts.example("application"))
@@ -106,7 +107,7 @@ def test_retry_after_is_honoured(setup):  # type: ignore[no-untyped-def]
     assert rx.calls == 2
 
 
-def test_readyz_needs_a_fresh_worker_and_metrics_report_deliveries(setup):  # type: ignore[no-untyped-def]
+def test_readyz_needs_a_fresh_worker_and_metrics_report_deliveries(setup):
     rx, hrss, url = setup["rx"], setup["hrss"], setup["url"]
     ready = wait_until(lambda: requests.get(url + "/readyz", timeout=5).status_code == 200)
     assert ready
@@ -121,7 +122,7 @@ def test_readyz_needs_a_fresh_worker_and_metrics_report_deliveries(setup):  # ty
     assert 'hub_oldest_undelivered_age_seconds{member="health"}' in text
 
 
-def test_readyz_is_503_without_a_worker(live_hub):  # type: ignore[no-untyped-def]
+def test_readyz_is_503_without_a_worker(live_hub):
     r = requests.get(live_hub.url + "/readyz", timeout=5)
     assert r.status_code == 503
     assert r.json()["checks"]["worker"]["fresh"] is False

@@ -9,11 +9,11 @@ import contracts
 from hub.security import keys
 from hub.store.models import Delivery, DeliveryAttempt
 from hub.worker import Worker
-from tests.conftest import case_id
 from tests.integration.receiver import Receiver
+from tests.support.members import case_id
 
 
-def test_push_goes_out_after_commit_and_retries_with_the_same_id(hub, live_hub, make_member):  # type: ignore[no-untyped-def]
+def test_push_goes_out_after_commit_and_retries_with_the_same_id(hub, live_hub, make_member):
     rx = Receiver(hub.private_key.public_key())
     rx.fail_next = 2
     hrss = make_member("hrss", ["application_submitted", "approval_decided"],
@@ -40,7 +40,7 @@ def test_push_goes_out_after_commit_and_retries_with_the_same_id(hub, live_hub, 
         assert [t.status_code for t in tries] == [500, 500, 204]
 
 
-def test_pushed_item_request_marks_the_item_delivered(hub, live_hub, make_member):  # type: ignore[no-untyped-def]
+def test_pushed_item_request_marks_the_item_delivered(hub, live_hub, make_member):
     rx = Receiver(hub.private_key.public_key())
     hrss = make_member("hrss", ["application_submitted"])
     make_member("health", ["item_progressed"], push_url=rx.server.url + "/events")

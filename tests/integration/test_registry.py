@@ -10,13 +10,13 @@ import contracts
 from hub.client import HubHTTPError
 from hub.security import keys
 from hub.services.members import add_member
-from tests.conftest import case_id
+from tests.support.members import case_id
 
 JSON = "application/json"
 
 
 @pytest.fixture
-def admin(hub, live_hub, make_member):  # type: ignore[no-untyped-def]
+def admin(hub, live_hub, make_member):
     m = make_member("registrar", [])
     add_member(hub, "registrar", keys.public_key_pem(m.key.public_key()), keyid=m.keyid,
                roles=["admin"])
@@ -27,7 +27,7 @@ def progress_v1() -> dict:  # type: ignore[type-arg]
     return copy.deepcopy(contracts.schemas()[contracts.schema_id("progress")])
 
 
-def test_browse_subjects_versions_and_schemas(admin, members, live_hub):  # type: ignore[no-untyped-def]
+def test_browse_subjects_versions_and_schemas(admin, members, live_hub):
     reader = members["hpf"].client(live_hub.url)
     subjects = {s["subject"]: s for s in reader._call("GET", "/v1/contracts")["subjects"]}
     assert subjects["progress"]["versions"] == [1]
@@ -44,7 +44,7 @@ def test_browse_subjects_versions_and_schemas(admin, members, live_hub):  # type
     assert err.value.status == 404
 
 
-def test_breaking_change_is_refused_with_every_difference(admin, hub):  # type: ignore[no-untyped-def]
+def test_breaking_change_is_refused_with_every_difference(admin, hub):
     new = progress_v1()
     del new["properties"]["handler"]
     new["properties"]["channel"] = {"title": "渠道", "type": "string"}
@@ -60,7 +60,7 @@ def test_breaking_change_is_refused_with_every_difference(admin, hub):  # type: 
     assert hub.snap().versions("progress") == [1]  # nothing registered
 
 
-def test_compatible_version_registers_and_mode_none_allows_anything(admin, hub):  # type: ignore[no-untyped-def]
+def test_compatible_version_registers_and_mode_none_allows_anything(admin, hub):
     new = progress_v1()
     new["properties"]["channel"] = {"title": "渠道", "type": "string"}
     out = admin._call("POST", "/v1/admin/contracts/progress/versions", {"schema": new}, JSON)
@@ -79,7 +79,7 @@ def test_compatible_version_registers_and_mode_none_allows_anything(admin, hub):
     assert ("contract.config", "registrar") in actions
 
 
-def test_invalid_schema_lists_every_problem(admin):  # type: ignore[no-untyped-def]
+def test_invalid_schema_lists_every_problem(admin):
     bad = {"type": "object", "properties": {"x": {"type": "strin"},
                                             "y": {"$ref": "https://nowhere.example/x.json"}}}
     with pytest.raises(HubHTTPError) as err:
@@ -89,7 +89,7 @@ def test_invalid_schema_lists_every_problem(admin):  # type: ignore[no-untyped-d
     assert {"schema_invalid", "object_not_closed", "title_missing", "ref_unresolvable"} <= codes
 
 
-def test_deprecated_version_warns_and_retired_version_is_refused(admin, members, live_hub):  # type: ignore[no-untyped-def]
+def test_deprecated_version_warns_and_retired_version_is_refused(admin, members, live_hub):
     new = progress_v1()
     new["properties"]["channel"] = {"title": "渠道", "type": "string"}
     admin._call("POST", "/v1/admin/contracts/progress/versions", {"schema": new}, JSON)
@@ -102,8 +102,9 @@ def test_deprecated_version_warns_and_retired_version_is_refused(admin, members,
 
     admin._call("PUT", "/v1/admin/contracts/progress/versions/1/state", {"state": "deprecated"},
                 JSON)
-    from hub.client import make_event
     import requests
+
+    from hub.client import make_event
     ev = make_event("health", "item_progressed", cid, data)
     resp = health.http.post(live_hub.url + "/v1/events", data=json.dumps(ev).encode(),
                             headers={"Content-Type": "application/cloudevents+json"},
@@ -124,7 +125,7 @@ def test_deprecated_version_warns_and_retired_version_is_refused(admin, members,
     assert isinstance(requests, object)
 
 
-def test_only_admins_change_the_registry(members, live_hub):  # type: ignore[no-untyped-def]
+def test_only_admins_change_the_registry(members, live_hub):
     hpf = members["hpf"].client(live_hub.url)
     for method, path, body in [
         ("POST", "/v1/admin/contracts/progress/versions", {"schema": progress_v1()}),
@@ -137,7 +138,7 @@ def test_only_admins_change_the_registry(members, live_hub):  # type: ignore[no-
         assert err.value.status == 403 and err.value.problem["code"] == "admin_required"
 
 
-def test_item_definition_is_validated_before_it_takes_effect(admin, hub, members):  # type: ignore[no-untyped-def]
+def test_item_definition_is_validated_before_it_takes_effect(admin, hub, members):
     d = contracts.item("hpf_withdrawal")
     d["code"] = "hpf_withdrawal_v2_test"
     d["member"] = "nobody"
@@ -159,12 +160,13 @@ def test_item_definition_is_validated_before_it_takes_effect(admin, hub, members
     assert {e["code"] for e in err.value.problem["errors"]} == {"projection_target_missing"}
 
 
-def test_items_version_and_retire(admin, members, live_hub, hub):  # type: ignore[no-untyped-def]
+def test_items_version_and_retire(admin, members, live_hub, hub):
     d = contracts.item("only_child_certificate")
     d["deadlines"] = {"statutory_working_days": 15, "promised_working_days": 3}
     out = admin._call("POST", "/v1/admin/items", d, JSON)
     assert out["version"] == 2
-    listed = {i["code"]: i for i in members["hpf"].client(live_hub.url)._call("GET", "/v1/items")["items"]}
+    served = members["hpf"].client(live_hub.url)._call("GET", "/v1/items")["items"]
+    listed = {i["code"]: i for i in served}
     assert listed["only_child_certificate"]["version"] == 2
     assert listed["only_child_certificate"]["deadlines"]["promised_working_days"] == 3
 
@@ -206,7 +208,7 @@ def _thing(**prop: object) -> dict:  # type: ignore[type-arg]
      "ref_unresolvable"),
     (_thing(**{"$ref": "#/$defs/missing"}), "$.schema.properties.x.$ref", "ref_unresolvable"),
 ])
-def test_poisoned_schemas_are_refused_at_registration(admin, hub, schema, path, code):  # type: ignore[no-untyped-def]
+def test_poisoned_schemas_are_refused_at_registration(admin, hub, schema, path, code):
     with pytest.raises(HubHTTPError) as err:
         admin._call("POST", "/v1/admin/contracts/newthing/versions", {"schema": schema}, JSON)
     assert err.value.status == 422, err.value.problem
@@ -215,13 +217,14 @@ def test_poisoned_schemas_are_refused_at_registration(admin, hub, schema, path, 
     assert hub.snap().versions("newthing") == []
 
 
-def test_an_outside_reference_is_never_fetched(admin, hub):  # type: ignore[no-untyped-def]
-    from werkzeug.serving import make_server
+def test_an_outside_reference_is_never_fetched(admin, hub):
     import threading
+
+    from werkzeug.serving import make_server
 
     hits: list[str] = []
 
-    def app(environ, start_response):  # type: ignore[no-untyped-def]
+    def app(environ, start_response):
         hits.append(environ["PATH_INFO"])
         start_response("200 OK", [("Content-Type", "application/json")])
         return [b'{"type": "string"}']
@@ -238,7 +241,7 @@ def test_an_outside_reference_is_never_fetched(admin, hub):  # type: ignore[no-u
     assert err.value.status == 422 and hits == []
 
 
-def test_the_same_schema_twice_returns_the_existing_version(admin, hub):  # type: ignore[no-untyped-def]
+def test_the_same_schema_twice_returns_the_existing_version(admin, hub):
     first = admin._call("POST", "/v1/admin/contracts/newthing/versions",
                         {"schema": _thing()}, JSON)
     assert first["version"] == 1
@@ -256,7 +259,7 @@ def test_the_same_schema_twice_returns_the_existing_version(admin, hub):  # type
     assert hub.snap().versions("newthing") == [1, 2]
 
 
-def test_a_registered_pattern_is_explained_in_linear_time(admin, members, live_hub):  # type: ignore[no-untyped-def]
+def test_a_registered_pattern_is_explained_in_linear_time(admin, members, live_hub):
     """``^(a+)+$`` backtracks for ages in Python's re; the hub explains it with RE2."""
     admin._call("PUT", "/v1/admin/contracts/progress/config", {"compatibility": "NONE"}, JSON)
     new = progress_v1()
@@ -282,7 +285,7 @@ def test_a_registered_pattern_is_explained_in_linear_time(admin, members, live_h
     {"properties": {"handler": {"title": "经办人", "type": "string", "pattern": "(unclosed"}}},
     {"properties": {"handler": {"title": "经办人", "$ref": "https://evil.example.cn/x.json"}}},
 ])
-def test_a_stored_version_that_fails_to_load_refuses_only_events_naming_it(  # type: ignore[no-untyped-def]
+def test_a_stored_version_that_fails_to_load_refuses_only_events_naming_it(
         admin, members, live_hub, hub, poison):
     """A version stored before today's checks (or damaged in the database) is set aside."""
     from hub.services.outbox import utcnow
@@ -319,7 +322,7 @@ def test_a_stored_version_that_fails_to_load_refuses_only_events_naming_it(  # t
                        {"schema": new}, JSON)["version"] == 3
 
 
-def test_concurrent_item_registrations_end_in_409_never_500(hub, members):  # type: ignore[no-untyped-def]
+def test_concurrent_item_registrations_end_in_409_never_500(hub, members):
     """Writers that read the same catalog both claim the next version: one wins, the others
     are told to send again (a clear 409), and nothing half-stored remains."""
     import threading

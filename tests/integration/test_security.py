@@ -5,8 +5,8 @@ import base64
 import hashlib
 import json
 import time
-from datetime import datetime, timezone
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 import requests
@@ -16,7 +16,7 @@ import contracts
 from hub.client import make_event
 from hub.security import keys
 from hub.security.signing import TAG, sign_headers
-from tests.conftest import case_id
+from tests.support.members import case_id
 
 CE = "application/cloudevents+json"
 
@@ -31,7 +31,7 @@ def _post(url: str, body: bytes, headers: dict[str, str]) -> requests.Response:
     return requests.post(url, data=body, headers={"Content-Type": CE, **headers}, timeout=10)
 
 
-def test_request_signed_directly_with_the_library_is_accepted(live_hub, members):  # type: ignore[no-untyped-def]
+def test_request_signed_directly_with_the_library_is_accepted(live_hub, members):
     """No hub code on the client side: http_message_signatures builds the signature."""
     hrss = members["hrss"]
     body = _body()
@@ -44,8 +44,8 @@ def test_request_signed_directly_with_the_library_is_accepted(live_hub, members)
                                                                public_keys={}))
     now = int(time.time())
     signer.sign(req, key_id=hrss.keyid, label="any-label", tag=TAG,
-                created=datetime.fromtimestamp(now, timezone.utc),
-                expires=datetime.fromtimestamp(now + 120, timezone.utc),
+                created=datetime.fromtimestamp(now, UTC),
+                expires=datetime.fromtimestamp(now + 120, UTC),
                 nonce=uuid.uuid4().hex, body=body, use_existing_digest=True,
                 covered_component_ids=("@method", "@authority", "@path", "@query",
                                        "content-type", "content-digest"))
@@ -54,7 +54,7 @@ def test_request_signed_directly_with_the_library_is_accepted(live_hub, members)
     assert resp.json()["receipts"][0]["status"] == "accepted"
 
 
-def _signed(member, url, body, **kw):  # type: ignore[no-untyped-def]
+def _signed(member, url, body, **kw):
     return sign_headers("POST", url, {"Content-Type": CE}, body, member.key, member.keyid, **kw)
 
 
@@ -65,7 +65,7 @@ def _signed(member, url, body, **kw):  # type: ignore[no-untyped-def]
     ("expired", "signature_expired"),
     ("unsigned", "signature_missing"),
 ])
-def test_forged_requests_are_refused_and_nothing_is_stored(live_hub, members, hub, forgery, code):  # type: ignore[no-untyped-def]
+def test_forged_requests_are_refused_and_nothing_is_stored(live_hub, members, hub, forgery, code):
     from sqlalchemy import func, select
 
     from hub.store.models import Event
@@ -94,7 +94,7 @@ def test_forged_requests_are_refused_and_nothing_is_stored(live_hub, members, hu
         assert s.scalar(select(func.count()).select_from(Event)) == 0
 
 
-def test_replayed_nonce_is_refused(live_hub, members):  # type: ignore[no-untyped-def]
+def test_replayed_nonce_is_refused(live_hub, members):
     url = live_hub.url + "/v1/events"
     body = _body()
     headers = _signed(members["hrss"], url, body)
@@ -103,7 +103,7 @@ def test_replayed_nonce_is_refused(live_hub, members):  # type: ignore[no-untype
     assert again.status_code == 401 and again.json()["code"] == "nonce_replayed"
 
 
-def test_event_type_the_member_may_not_publish(live_hub, members):  # type: ignore[no-untyped-def]
+def test_event_type_the_member_may_not_publish(live_hub, members):
     body = json.dumps(make_event("hpf", "application_submitted", case_id(),
                                  contracts.example("application"))).encode()
     url = live_hub.url + "/v1/events"
@@ -113,7 +113,7 @@ def test_event_type_the_member_may_not_publish(live_hub, members):  # type: igno
     assert [e["code"] for e in resp.json()["errors"]] == ["type_not_allowed"]
 
 
-def test_source_must_be_the_signer(live_hub, members):  # type: ignore[no-untyped-def]
+def test_source_must_be_the_signer(live_hub, members):
     body = json.dumps(make_event("hrss", "item_progressed", case_id(),
                                  contracts.example("progress"))).encode()
     url = live_hub.url + "/v1/events"
@@ -122,7 +122,7 @@ def test_source_must_be_the_signer(live_hub, members):  # type: ignore[no-untype
     assert {e["code"] for e in resp.json()["errors"]} == {"source_mismatch"}
 
 
-def test_members_see_only_their_own_feed_and_cases(live_hub, members):  # type: ignore[no-untyped-def]
+def test_members_see_only_their_own_feed_and_cases(live_hub, members):
     hrss = members["hrss"].client(live_hub.url)
     app = dict(contracts.example("application"), linked_items=[])  # no hpf item chosen
     app.pop("socialized_management", None)
@@ -141,7 +141,7 @@ def test_members_see_only_their_own_feed_and_cases(live_hub, members):  # type: 
                for i in health_feed["items"])
 
 
-def test_body_over_the_limit_gets_413(live_hub, members, hub):  # type: ignore[no-untyped-def]
+def test_body_over_the_limit_gets_413(live_hub, members, hub):
     url = live_hub.url + "/v1/events"
     body = b"[" + b" " * (hub.config.max_body_bytes + 10) + b"]"
     resp = _post(url, body, _signed(members["hrss"], url, body))
@@ -149,7 +149,7 @@ def test_body_over_the_limit_gets_413(live_hub, members, hub):  # type: ignore[n
     assert resp.json()["code"] == "body_too_large"
 
 
-def test_jwks_publishes_the_hub_key(live_hub, hub):  # type: ignore[no-untyped-def]
+def test_jwks_publishes_the_hub_key(live_hub, hub):
     doc = requests.get(live_hub.url + "/.well-known/jwks.json", timeout=10).json()
     ed, sm = doc["keys"]  # the Ed25519 key and, beside it, the SM2 key
     assert ed["kty"] == "OKP" and ed["crv"] == "Ed25519" and ed["kid"] == hub.keyid
@@ -161,15 +161,15 @@ def test_jwks_publishes_the_hub_key(live_hub, hub):  # type: ignore[no-untyped-d
 
 
 @pytest.fixture
-def hub_with(hub_config):  # type: ignore[no-untyped-def]
+def hub_with(hub_config):
     """A second hub process on the same database with other settings, served over HTTP."""
     from hub.bootstrap import init
     from hub.http.app import create_app
-    from tests.conftest import LiveServer
+    from tests.support.servers import LiveServer
 
     started = []
 
-    def start(**overrides):  # type: ignore[no-untyped-def]
+    def start(**overrides):
         _, h = init(hub_config.with_overrides(**overrides))
         srv = LiveServer(create_app(hub=h))
         started.append((srv, h))
@@ -181,7 +181,7 @@ def hub_with(hub_config):  # type: ignore[no-untyped-def]
         h.engine.dispose()
 
 
-def _event_count(hub) -> int:  # type: ignore[no-untyped-def]
+def _event_count(hub) -> int:
     from sqlalchemy import func, select
 
     from hub.store.models import Event
@@ -190,7 +190,7 @@ def _event_count(hub) -> int:  # type: ignore[no-untyped-def]
         return int(s.scalar(select(func.count()).select_from(Event)))
 
 
-def test_request_signed_for_another_hub_is_refused(live_hub, members, hub):  # type: ignore[no-untyped-def]
+def test_request_signed_for_another_hub_is_refused(live_hub, members, hub):
     """A request signed for a staging hub, replayed here with its own Host header, is refused."""
     body = _body()
     staging = "http://staging-hub.example.cn/v1/events"
@@ -201,7 +201,7 @@ def test_request_signed_for_another_hub_is_refused(live_hub, members, hub):  # t
     assert _event_count(hub) == 0
 
 
-def test_configured_public_authority_is_the_only_one_accepted(hub_with, members, hub):  # type: ignore[no-untyped-def]
+def test_configured_public_authority_is_the_only_one_accepted(hub_with, members, hub):
     srv = hub_with(public_authority=("hub.retirement.js.gov.cn",))
     local = srv.url + "/v1/events"
     body = _body()
@@ -215,7 +215,7 @@ def test_configured_public_authority_is_the_only_one_accepted(hub_with, members,
     assert resp.json()["receipts"][0]["status"] == "accepted" and _event_count(hub) > 0
 
 
-def test_signature_window_comes_from_configuration(hub_with, members, hub):  # type: ignore[no-untyped-def]
+def test_signature_window_comes_from_configuration(hub_with, members, hub):
     """A signature made 90 s ago is fine under the default window and refused under 60 s."""
     made = int(time.time()) - 90
     body = _body()
@@ -229,7 +229,7 @@ def test_signature_window_comes_from_configuration(hub_with, members, hub):  # t
 
 
 @pytest.mark.parametrize("host", ["[", "[::1", "a b", "hub.example.cn:99999", "ä.example"])
-def test_a_malformed_host_header_is_refused_not_crashed(live_hub, members, hub, host):  # type: ignore[no-untyped-def]
+def test_a_malformed_host_header_is_refused_not_crashed(live_hub, members, hub, host):
     body = _body()
     url = live_hub.url + "/v1/events"
     resp = _post(url, body, {**_signed(members["hrss"], url, body), "Host": host})

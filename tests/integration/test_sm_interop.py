@@ -23,13 +23,14 @@ import requests
 from flask import Flask, request
 
 import contracts
-from adapters.push import HubKeys
 from hub.client import make_event
 from hub.security import keys
+from hub.security.jwks import HubKeys
 from hub.security.signing import NonceCache, verify_request
 from hub.services.members import add_member
 from hub.worker import Worker
-from tests.conftest import LiveServer, case_id
+from tests.support.members import case_id
+from tests.support.servers import LiveServer
 
 DISTID = "1234567812345678"
 CE = "application/cloudevents+json"
@@ -88,7 +89,7 @@ def _others(make_member: Any) -> None:
         make_member(m, ["item_progressed"])
 
 
-def test_openssl_signs_a_request_the_hub_accepts(hub, live_hub, make_member, tmp_path):  # type: ignore[no-untyped-def]
+def test_openssl_signs_a_request_the_hub_accepts(hub, live_hub, make_member, tmp_path):
     key_path = tmp_path / "hrss.pem"
     assert _openssl("genpkey", "-algorithm", "SM2", "-out", str(key_path)).returncode == 0
     pub_pem = _openssl("pkey", "-in", str(key_path), "-pubout").stdout.decode()
@@ -136,7 +137,7 @@ def test_openssl_signs_a_request_the_hub_accepts(hub, live_hub, make_member, tmp
     assert bad.status_code == 401 and bad.json()["code"] == "signature_invalid"
 
 
-def test_openssl_alone_verifies_a_push_from_the_hub(hub, live_hub, make_member, tmp_path):  # type: ignore[no-untyped-def]
+def test_openssl_alone_verifies_a_push_from_the_hub(hub, live_hub, make_member, tmp_path):
     rec = Recorder()
     hrss = make_member("hrss", ["application_submitted"], push_url=rec.server.url + "/events",
                        suite="sm")
@@ -171,7 +172,7 @@ def test_openssl_alone_verifies_a_push_from_the_hub(hub, live_hub, make_member, 
 
     def body_matches(body: bytes) -> bool:
         sha = _openssl("dgst", "-sha256", "-binary", data=body).stdout
-        return h["content-digest"] == "sha-256=:" + base64.b64encode(sha).decode() + ":"
+        return bool(h["content-digest"] == "sha-256=:" + base64.b64encode(sha).decode() + ":")
 
     base = _base("POST", push["host"], path, query, h, components, params)
     assert openssl_verifies(base) and body_matches(push["body"])
@@ -185,7 +186,7 @@ def test_openssl_alone_verifies_a_push_from_the_hub(hub, live_hub, make_member, 
                                       params))
 
 
-def test_members_of_each_suite_get_pushes_signed_their_way(hub, live_hub, make_member):  # type: ignore[no-untyped-def]
+def test_members_of_each_suite_get_pushes_signed_their_way(hub, live_hub, make_member):
     rec = Recorder()
     hrss = make_member("hrss", ["application_submitted"], push_url=rec.server.url + "/events",
                        suite="sm")
@@ -214,7 +215,7 @@ def test_members_of_each_suite_get_pushes_signed_their_way(hub, live_hub, make_m
     assert health_alg == ("ed25519", hub.keyring.current("intl").keyid)
 
 
-def test_cli_generates_sm2_keys_and_registers_them(hub, hub_config, tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+def test_cli_generates_sm2_keys_and_registers_them(hub, hub_config, tmp_path, monkeypatch):
     from click.testing import CliRunner
 
     from hub.cli import main

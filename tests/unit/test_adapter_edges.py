@@ -35,7 +35,7 @@ from adapters.issues import ConversionError
 from adapters.medical import convert as medical_convert
 from adapters.routing import RoutingTable
 from adapters.state import State
-from tests.conftest import LiveServer
+from tests.support.servers import LiveServer
 from tests.unit.test_adapter_engine import FakeHub
 
 BOM = "\ufeff"
@@ -87,8 +87,8 @@ def _result_file(outbox: Path, stem: str, rows: list[list[str]]) -> Path:
 
 
 def _ok_row(stem: str, event_id: str) -> list[str]:
-    return [stem.rsplit("_", 1)[-1], event_id, "", "登记成功", "00", "已登记：持有独生子女父母光荣证",
-            "2026-09-22 10:30:05"]
+    return [stem.rsplit("_", 1)[-1], event_id, "", "登记成功", "00",
+            "已登记：持有独生子女父母光荣证", "2026-09-22 10:30:05"]
 
 
 def _forwarded(a: Adapter, hub: FakeHub, city: str,
@@ -440,6 +440,7 @@ def test_hpf_queries_are_signed_and_one_failing_query_does_not_hold_up_the_other
         a.forward_due()
         hanging, broken, fine = (a.state.request(e["id"]) for e in evs)
         assert hanging and broken and fine
+        assert hanging.city_reference and broken.city_reference
         centre.query.update({hanging.city_reference: "hang", broken.city_reference: "garbage"})
         a.collect()
         assert a.state.progress_statuses(fine.event_id) == {"received", "completed"}

@@ -295,7 +295,7 @@ def test_routing_table_rejects_bad_codes() -> None:
         RoutingTable.from_mapping({"320400": {"name": "常州"}}).require(["url"])
 
 
-def test_requests_for_an_unknown_city_go_out_once_the_city_is_configured(tmp_path):  # type: ignore[no-untyped-def]
+def test_requests_for_an_unknown_city_go_out_once_the_city_is_configured(tmp_path):
     from adapters.state import State
 
     state = State(tmp_path / "adapter")

@@ -10,9 +10,10 @@ import contracts
 from hub.domain import case as C
 from hub.domain import states as S
 from hub.domain.errors import DomainError
+from hub.domain.items import ItemDefinition
 
 NOW = datetime(2026, 9, 1, 2, 0, tzinfo=UTC)
-DEFS = contracts.items()
+DEFS = tuple(ItemDefinition.parse(d) for d in contracts.items())
 HRSS = "hrss"
 
 
@@ -194,5 +195,5 @@ def test_fail_item_leaves_a_final_item_alone() -> None:
 
 def test_status_document_lists_every_item_in_order() -> None:
     doc = _open().status_document(DEFS)
-    assert [i["code"] for i in doc["items"]] == [d["code"] for d in DEFS if d["code"] in
+    assert [i["code"] for i in doc["items"]] == [d.code for d in DEFS if d.code in
                                                  _open().items]

@@ -5,8 +5,9 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -115,7 +116,7 @@ def test_states_move_received_processing_assigned(tmp_path: Path,
     app = _app(tmp_path, process_delay_s=0.2)
     c = app.test_client()
     poll = _post(c, community_request(payload, "RT1")).get_json()["poll"]
-    seen = []
+    seen: list[Any] = []
     deadline = time.monotonic() + 3
     while time.monotonic() < deadline:
         state = c.get(poll).get_json()["state"]

@@ -6,8 +6,9 @@ import io
 import logging
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -168,7 +169,8 @@ def test_dedupes_by_event_id_within_and_across_files(app: Flask, dirs: dict[str,
     again = drop(dirs["inbox"], [row], batch="B8")
     run(app)
     rows = read_result(dirs["outbox"], first) + read_result(dirs["outbox"], again)
-    assert {(r["结果"], r["原因说明"]) for r in rows} == {("登记成功", "已登记：未持有独生子女父母光荣证")}
+    outcomes = {(r["结果"], r["原因说明"]) for r in rows}
+    assert outcomes == {("登记成功", "已登记：未持有独生子女父母光荣证")}
     applied = app.test_client().get("/admin/applied").get_json()
     assert applied["count"] == 1 and applied["duplicates"] == 2
 
@@ -181,7 +183,8 @@ def test_refuse_mode_refuses_every_row_with_the_reason(app: Flask, dirs: dict[st
     name = drop(dirs["inbox"], [health_row(payload, "B9", "ev-9")], batch="B9")
     run(app)
     [row] = read_result(dirs["outbox"], name)
-    assert (row["结果"], row["原因代码"], row["原因说明"]) == ("不予登记", "E201", "年度核查，暂停登记")
+    outcome = (row["结果"], row["原因代码"], row["原因说明"])
+    assert outcome == ("不予登记", "E201", "年度核查，暂停登记")
 
 
 def test_error_mode_fails_rows_transiently_and_a_resend_registers(

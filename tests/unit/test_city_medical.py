@@ -5,8 +5,9 @@ import logging
 import time
 import uuid
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -33,7 +34,7 @@ def medical_request(payload: dict[str, Any], case_id: str, msg_id: str) -> bytes
     return ("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Envelope><Header>"
             f"<MsgId>{msg_id}</MsgId><SendTime>2026-09-22 10:30:05</SendTime>"
             f"<Sender>JS-PROV-MEDICAL</Sender></Header><Body><ZtxRequest>{rows}</ZtxRequest>"
-            "</Body></Envelope>").encode("utf-8")
+            "</Body></Envelope>").encode()
 
 
 def _woman(payload: dict[str, Any], months: int) -> dict[str, Any]:

@@ -161,7 +161,7 @@ def _sized(keyword: str, size: int) -> Any:
     return size
 
 
-for _kw, (_name, _upper) in compat._BOUND_KEYWORDS.items():  # noqa: SLF001 - the same table
+for _kw, (_name, _upper) in compat._BOUND_KEYWORDS.items():  # the same table
     _lo, _hi = 5, 10
     if _upper:
         EXAMPLES[f"{_name}_INCREASED"] = ({_kw: _lo}, {_kw: _hi}, NO_WITNESS)
@@ -367,7 +367,7 @@ def test_absolute_ref_into_the_codes_contract_is_resolved() -> None:
 
 
 def test_custom_resolver_and_unresolvable_ref() -> None:
-    docs = {"https://x.invalid/a.json": {"$defs": {"n": {"type": "integer"}}},
+    docs: dict[str, Any] = {"https://x.invalid/a.json": {"$defs": {"n": {"type": "integer"}}},
             "https://x.invalid/b.json": {"$defs": {"n": {"type": "number"}}}}
 
     def resolve(uri: str) -> Any:
@@ -386,11 +386,11 @@ def test_custom_resolver_and_unresolvable_ref() -> None:
 
 def test_recursive_schemas_terminate_and_deep_changes_are_found() -> None:
     def tree(max_length: int) -> dict[str, Any]:
+        children = {"type": "array", "items": {"$ref": "#/$defs/node"}}
         return {"$defs": {"node": {"type": "object", "additionalProperties": False,
                                    "properties": {"name": {"type": "string",
                                                            "maxLength": max_length},
-                                                  "children": {"type": "array",
-                                                               "items": {"$ref": "#/$defs/node"}}}}},
+                                                  "children": children}}},
                 "$ref": "#/$defs/node"}
 
     assert diff(tree(5), tree(5)) == []

@@ -127,7 +127,7 @@ def test_react_turns_a_refusal_into_withdrawals_and_one_status() -> None:
     with hub.uow() as uow:
         case = uow.cases.get(cid)
         assert case is not None
-        case.apply_approval(contracts.example("approval-result-refused"), deps.snap().items,
+        case.apply_approval(contracts.example("approval-result-refused"), deps.snap().definitions,
                             now=datetime.now(UTC), by="hrss", event_id="r",
                             deadline=deps.snap().calendar.deadline)
         uow.cases.save(case)
@@ -145,7 +145,7 @@ def test_react_fails_an_item_whose_payload_breaks_its_contract() -> None:
     hub = OfflineHub()
     deps = hub.deps
     app = contracts.example("application")
-    case = C.Case.open("RT-BROKEN", app, deps.snap().items, now=datetime.now(UTC),
+    case = C.Case.open("RT-BROKEN", app, deps.snap().definitions, now=datetime.now(UTC),
                        by="hrss", event_id="e", deadline=deps.snap().calendar.deadline)
     case.document["application"]["applicant"]["name"] = 12345  # projected into requests
     with hub.uow() as uow:
@@ -161,7 +161,7 @@ def test_react_fails_an_item_whose_payload_breaks_its_contract() -> None:
 def test_a_unit_of_work_left_without_commit_stores_nothing() -> None:
     hub = OfflineHub()
     deps = hub.deps
-    case = C.Case.open("RT-NOPE", contracts.example("application"), deps.snap().items,
+    case = C.Case.open("RT-NOPE", contracts.example("application"), deps.snap().definitions,
                        now=datetime.now(UTC), by="hrss", event_id="e",
                        deadline=deps.snap().calendar.deadline)
     with hub.uow() as uow:

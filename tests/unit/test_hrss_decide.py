@@ -8,7 +8,7 @@ from hub.domain.rules import check_application
 from mock_departments.hrss.people import PEOPLE, Person, build_application, decide
 
 
-def _decide(person: Person, month: str, flexible: str):  # type: ignore[no-untyped-def]
+def _decide(person: Person, month: str, flexible: str):
     app = build_application(person, flexible=flexible, retirement_month=month)
     assert app["retirement"]["month"] == month and app["retirement"]["flexible"] == flexible
     assert check_application(app) == []  # the hub accepts it as it is

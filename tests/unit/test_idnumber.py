@@ -39,7 +39,7 @@ def test_impossible_birth_date_is_invalid_even_with_right_check_character():
 
 
 def test_invalid_non_string():
-    assert not idnumber.is_valid(None)  # type: ignore[arg-type]
+    assert not idnumber.is_valid(None)
 
 
 def test_check_character_needs_17_digits():

@@ -8,7 +8,7 @@ from hub.domain.rules import application_warnings, check_application
 X_ID = "32040219660515005X"  # born 1966-05, male, check character X
 
 
-def _app(**annex5):  # type: ignore[no-untyped-def]
+def _app(**annex5):
     app = contracts.example("application")
     app["socialized_management"].update(annex5)
     return app

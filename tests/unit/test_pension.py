@@ -19,7 +19,7 @@ def test_payout_table_is_complete():
 
 def test_payout_table_is_read_only():
     with pytest.raises(TypeError):
-        PAYOUT_MONTHS[60] = 1  # type: ignore[index]
+        PAYOUT_MONTHS[60] = 1
 
 
 def test_basic_pension_domain_example():
@@ -64,10 +64,10 @@ def test_account_pension_outside_table(age):
 
 def test_bad_inputs():
     with pytest.raises(TypeError):
-        basic_pension(8000, 1, 30.0)  # type: ignore[arg-type]
+        basic_pension(8000, 1, 30.0)
     with pytest.raises(ValueError):
         basic_pension(8000, 1, -1)
     with pytest.raises(TypeError):
-        account_pension(150000, 60.5)  # type: ignore[arg-type]
+        account_pension(150000, 60.5)
     with pytest.raises(ValueError):
         basic_pension("NaN", 1, 12)

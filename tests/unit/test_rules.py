@@ -290,3 +290,43 @@ def test_check_does_not_modify_the_application():
     before = copy.deepcopy(app)
     check_application(app, RULES)
     assert app == before
+
+
+def ill(work_start, gaps=None, category="illness_retirement"):
+    """A man born 1966-05 retiring on grounds of illness at 50 (legal age 50y0m, 2016-05)."""
+    app = man(category=category, month="2016-05", legal_age={"years": 50, "months": 0})
+    app["applicant"]["work_start_month"] = work_start
+    if gaps is not None:
+        app["contribution_gaps"] = gaps
+    return app
+
+
+@pytest.mark.parametrize("category", ["illness_retirement", "illness_resignation"])
+def test_illness_retirement_needs_ten_years_of_service(category):
+    assert check_application(ill("2006-05", category=category), RULES) == []
+    p = only(check_application(ill("2006-06", category=category), RULES),
+             "illness_service_years_short")
+    assert p.path == "$.applicant.work_start_month"
+    assert "9 years 11 months" in p.message and "9年11个月" in p.message_zh
+
+
+def test_illness_service_is_continuous_after_the_latest_interruption():
+    gaps = [{"from_month": "2000-01", "to_month": "2000-12", "reason": "下岗"},
+            {"from_month": "2008-01", "to_month": "2008-06", "reason": "待业"}]
+    p = only(check_application(ill("1990-07", gaps), RULES), "illness_service_years_short")
+    assert p.path == "$.contribution_gaps[1].to_month"  # 2008-07 .. 2016-05: 7 years 10 months
+    assert "7 years 10 months" in p.message
+    early = [{"from_month": "2000-01", "to_month": "2005-12", "reason": "下岗"}]
+    assert check_application(ill("1990-07", early), RULES) == []
+
+
+def test_illness_minimum_comes_from_the_rules():
+    rules = RetirementRules(illness_min_service_years=5)
+    assert check_application(ill("2011-05"), rules) == []
+    assert codes(check_application(ill("2011-06"), rules)) == ["illness_service_years_short"]
+
+
+def test_illness_service_not_checked_for_other_categories():
+    app = man()
+    app["applicant"]["work_start_month"] = "2020-01"
+    assert check_application(app, RULES) == []

@@ -161,7 +161,7 @@ def test_sm2_jwk_form_and_thumbprint():
         "y": base64.urlsafe_b64encode(PUB[33:]).rstrip(b"=").decode(),
         "kid": keys.key_id(pub), "alg": "SM2-SM3", "use": "sig"}
     assert keys.public_from_jwk(doc) == pub
-    canonical = ('{"crv":"SM2","kty":"EC","x":"%s","y":"%s"}' % (doc["x"], doc["y"])).encode()
+    canonical = f'{{"crv":"SM2","kty":"EC","x":"{doc["x"]}","y":"{doc["y"]}"}}'.encode()
     assert keys.key_id(pub) == base64.urlsafe_b64encode(
         hashlib.sha256(canonical).digest()).rstrip(b"=").decode()
     with pytest.raises(ValueError):
@@ -177,7 +177,7 @@ def test_sm2_jwk_form_and_thumbprint():
 URL = "https://hub.example.gov.cn/v1/events"
 BODY = '{"申请人": "张三"}'.encode()
 CT = {"Content-Type": "application/cloudevents+json"}
-NOW = dt.datetime(2026, 11, 29, 8, 0, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 11, 29, 8, 0, tzinfo=dt.UTC)
 
 
 def _verify(headers, body, key, *, keyid="m-1"):

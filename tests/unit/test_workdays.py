@@ -2,6 +2,7 @@ import datetime
 
 import pytest
 
+from hub.domain.clock import BEIJING
 from hub.domain.errors import DomainError
 from hub.domain.workdays import UnknownHolidayYear, add_working_days, is_working_day
 
@@ -45,7 +46,8 @@ def test_promised_and_statutory_deadlines_across_national_day():
 
 
 def test_datetime_start_is_accepted():
-    assert add_working_days(datetime.datetime(2025, 6, 9, 15, 30), 1) == D(2025, 6, 10)
+    at = datetime.datetime(2025, 6, 9, 15, 30, tzinfo=BEIJING)
+    assert add_working_days(at, 1) == D(2025, 6, 10)
 
 
 def test_unknown_year_raises_not_guesses():

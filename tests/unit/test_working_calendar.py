@@ -1,4 +1,4 @@
-"""The working calendar as data: Beijing dates, the clock-start rule, documents typed from notices."""
+"""The working calendar as data: Beijing dates, the clock-start rule, typed notice documents."""
 from __future__ import annotations
 
 import copy
@@ -12,12 +12,17 @@ import pytest
 import contracts
 from hub.domain import arrangement
 from hub.domain.case import Case
+from hub.domain.clock import beijing_date, beijing_iso
 from hub.domain.errors import DomainError
-from hub.domain.workdays import (UnknownHolidayYear, WorkingCalendar, beijing_date, beijing_iso,
-                                 library_arrangement)
+from hub.domain.items import ItemDefinition
+from hub.domain.workdays import (
+    UnknownHolidayYear,
+    WorkingCalendar,
+    library_arrangement,
+)
 
 D = datetime.date
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 TEST_2027 = json.loads((Path(__file__).parents[1] / "data" / "calendar-2027-TEST-ONLY.json")
                        .read_text("utf-8"))
 
@@ -30,7 +35,7 @@ def with_2027() -> WorkingCalendar:
 # ----- the shipped calendars agree with the library, day by day ----------------------------
 
 @pytest.mark.parametrize("year", [2025, 2026])
-def test_shipped_calendar_matches_chinese_calendar(year):  # type: ignore[no-untyped-def]
+def test_shipped_calendar_matches_chinese_calendar(year):
     doc = contracts.calendars()[year]
     _, arr = arrangement.parse(doc, year)
     lib = library_arrangement(year)
@@ -75,8 +80,8 @@ def test_clock_started_on_a_non_working_day_starts_on_the_next_working_day():
     assert cal.deadline(D(2026, 10, 3), 0) == D(2026, 10, 8)
 
 
-def _definitions() -> list[dict]:  # type: ignore[type-arg]
-    return contracts.items()
+def _definitions() -> list[ItemDefinition]:
+    return [ItemDefinition.parse(d) for d in contracts.items()]
 
 
 def _open(at: datetime.datetime, cal: WorkingCalendar) -> Case:
@@ -161,7 +166,7 @@ def test_registered_document_wins_over_the_library():
 
 # ----- validation of the operator's document ---------------------------------------------------
 
-def _problems(doc, year=2027):  # type: ignore[no-untyped-def]
+def _problems(doc, year=2027):
     with pytest.raises(DomainError) as info:
         arrangement.parse(doc, year)
     assert info.value.code == "invalid_calendar" and info.value.status == 422

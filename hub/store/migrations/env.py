@@ -4,8 +4,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import text
 
+import hub.messagelog.tables  # noqa: F401 - the log tables belong to the same metadata
 from hub.store.models import Base
-import hub.messagelog.tables  # noqa: F401,E402 - the log tables belong to the same metadata
 
 config = context.config
 target_metadata = Base.metadata

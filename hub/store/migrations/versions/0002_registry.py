@@ -4,10 +4,10 @@ Revision ID: 0002
 Revises: 0001
 Create Date: 2026-11-25 22:07:19.803550
 """
-from alembic import op
 import sqlalchemy as sa
-import hub.store.models
+from alembic import op
 
+import hub.store.models
 
 revision = '0002'
 down_revision = '0001'

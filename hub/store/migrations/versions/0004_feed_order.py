@@ -9,9 +9,8 @@ than every transaction still in flight (see hub/services/deliveries.py). Rows al
 keep feed_xid 0: they were all committed before this migration took its table lock, so they
 sort first, in id order, and a member's old numeric cursor keeps its meaning.
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0004_feed_order'
 down_revision = '0003'

@@ -4,10 +4,10 @@ Revision ID: 0005_calendar
 Revises: 0004_feed_order
 Create Date: 2026-11-29 17:10:00
 """
-from alembic import op
 import sqlalchemy as sa
-import hub.store.models
+from alembic import op
 
+import hub.store.models
 
 revision = '0005_calendar'
 down_revision = '0004_feed_order'

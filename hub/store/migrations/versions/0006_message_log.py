@@ -3,8 +3,8 @@
 Revision ID: 0006_message_log
 Revises: 0005_calendar
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 revision = "0006_message_log"
 down_revision = "0005_calendar"

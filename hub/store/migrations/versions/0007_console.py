@@ -4,9 +4,8 @@ Revision ID: 0007_console
 Revises: 0006_message_log
 Create Date: 2026-11-29 17:30:00
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0007_console'
 down_revision = '0006_message_log'
