@@ -10,6 +10,7 @@ import pytest
 from hub.domain.clock import beijing_today
 from mock_departments.demo import demo_stack
 from mock_departments.launcher import Stack
+from tests.e2e.procs import pg_schema, pg_unavailable
 
 _serial = itertools.count(os.getpid() % 1000 * 100 + 1)
 
@@ -38,3 +39,13 @@ class CaseIds:
 
     def __call__(self, prefix: str = "1", city: str = "320400") -> str:
         return f"RT{city}-{beijing_today():%Y%m%d}-{prefix}{next(_serial) % 100000:05d}"
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh PostgreSQL schema for one test's processes (skipped when no server answers)."""
+    reason = pg_unavailable()
+    if reason:
+        pytest.skip(reason)
+    with pg_schema() as url:
+        yield url

@@ -24,7 +24,6 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +43,6 @@ from tests.e2e.procs import (
     assert_ledger,
     case_ids,
     child_pids,
-    pg_schema,
-    pg_unavailable,
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
@@ -54,15 +51,6 @@ APPLICATIONS = 160
 BATCH = 5
 PUBLISHERS = 2
 CUT_S = 4.0
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    reason = pg_unavailable()
-    if reason:
-        pytest.skip(reason)
-    with pg_schema() as url:
-        yield url
 
 
 def _watch_503(url: str, seen: list[dict[str, Any]], stop: threading.Event) -> None:

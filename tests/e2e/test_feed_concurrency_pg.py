@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,8 +31,6 @@ from tests.e2e.procs import (
     application_events,
     assert_ledger,
     case_ids,
-    pg_schema,
-    pg_unavailable,
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
@@ -41,15 +38,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 PUBLISHERS = 8
 APPLICATIONS = 400
 BATCH = 5
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    reason = pg_unavailable()
-    if reason:
-        pytest.skip(reason)
-    with pg_schema() as url:
-        yield url
 
 
 def test_concurrent_publishers_fast_puller_nothing_skipped(pg_url: str, tmp_path: Path) -> None:

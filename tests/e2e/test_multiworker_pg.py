@@ -21,7 +21,6 @@ import base64
 import json
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -38,8 +37,6 @@ from tests.e2e.procs import (
     application_events,
     assert_ledger,
     case_ids,
-    pg_schema,
-    pg_unavailable,
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
@@ -52,15 +49,6 @@ PUSH_BATCH = 5
 KILL_AFTER_BATCHES = 8
 DRAIN_TIMEOUT_S = 90.0
 STATUS = contracts.event_type("case_status_changed")
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    reason = pg_unavailable()
-    if reason:
-        pytest.skip(reason)
-    with pg_schema() as url:
-        yield url
 
 
 class LeaseWatch(threading.Thread):
