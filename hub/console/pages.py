@@ -197,14 +197,7 @@ def replay_bulk() -> Any:
 
 
 def parse_date_form(name: str) -> Any:
-    from datetime import date
-    raw = request.form.get(name, "").strip()
-    if not raw:
-        return None
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        raise bad_request(name, "expected a date YYYY-MM-DD", "应为日期 YYYY-MM-DD") from None
+    return parse_date(name, request.form)
 
 
 @bp.get("/endpoints")

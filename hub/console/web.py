@@ -4,7 +4,7 @@ from __future__ import annotations
 import hmac
 import os
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import wraps
@@ -228,8 +228,9 @@ def bad_request(field_name: str, en: str, zh: str) -> DomainError:
                        status=400)
 
 
-def parse_date(name: str) -> date | None:
-    raw = request.args.get(name, "").strip()
+def parse_date(name: str, source: Mapping[str, str] | None = None) -> date | None:
+    """A YYYY-MM-DD field of the query string (or of ``source``, e.g. the posted form)."""
+    raw = (request.args if source is None else source).get(name, "").strip()
     if not raw:
         return None
     try:

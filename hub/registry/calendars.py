@@ -73,7 +73,8 @@ def register(hub: Hub, actor: str, year: int, document: Any) -> dict[str, Any]:
                                                         "year: expected 2000-2100",
                                                         "year 应为 2000 至 2100 之间的年份")])
     doc, _ = arrangement.parse(document, year)
-    with hub.transaction() as s:
+    with hub.uow() as uow:
+        s = uow.session
         rows = s.scalars(select(WorkingCalendarRow).where(WorkingCalendarRow.year == year)
                          .order_by(WorkingCalendarRow.version)).all()
         if rows and rows[-1].document == doc:
@@ -84,6 +85,9 @@ def register(hub: Hub, actor: str, year: int, document: Any) -> dict[str, Any]:
                                  created_by=actor, created_at=utcnow()))
         audit(s, actor, "calendar.register", f"calendar/{year}",
               {"version": n, "notice": doc["notice"]})
+        # two operators registering the same year at once both claim version n: the loser
+        # gets a 409 (send again), never a 500
+        uow.commit()
     hub.catalog.invalidate()
     done = recompute(hub, year, by=actor)
     return {"year": year, "version": n, "created": True, "recomputed": done}
