@@ -84,6 +84,9 @@ def retire_key(hub: Hub, member_id: str, keyid: str, *, actor: str = "console") 
     last key cannot be retired, so no member is locked out by mistake."""
     now = utcnow()
     with hub.transaction() as s:
+        # the member row is locked so that two retirements at once count its keys in turn
+        # (each would otherwise see the other's key still active and retire the last one)
+        s.get(Member, member_id, with_for_update={"key_share": True})
         key = s.get(MemberKey, keyid)
         if key is None or key.member_id != member_id:
             raise DomainError("unknown_key", f"member {member_id} has no key {keyid}",

@@ -92,7 +92,12 @@ def ack_up_to(s: Session, member_id: str, cursor: int, now: datetime,
               request_types: list[str]) -> int | None:
     """Mark the member's rows up to the position of ``cursor`` (a position it was served)
     delivered, in one bulk update; None if the cursor is beyond what the feed has served."""
-    member = s.get(Member, member_id)
+    # The member row is locked first: two acks, or an ack and a replay, of one member at once
+    # take turns, so none writes back an acknowledged position another has moved since.
+    # FOR NO KEY UPDATE, which publishes inserting this member's deliveries (their foreign
+    # key takes KEY SHARE on the row) do not wait for, nor it for them.
+    member = s.get(Member, member_id, with_for_update={"key_share": True},
+                   populate_existing=True)
     assert member is not None
     pos, served = position(s, member_id, cursor)
     if served is None:  # an older cursor, or one between rows: fine unless past the end
@@ -135,17 +140,22 @@ def reset_for_replay(s: Session, ids: list[int], now: datetime) -> None:
     """Put deliveries back to pending, due now, with their attempts forgotten; for a pull
     member the acknowledged position steps back to just before the first of them, so its
     next feed read starts there."""
-    s.execute(update(Delivery).where(Delivery.id.in_(ids)).values(
-        state=PENDING, attempts=0, next_attempt_at=now, lease_until=None,
-        claimed_by=None, delivered_at=None, delivered_by=None))
-    message_log.note_replayed(s, ids)
     # the feed's order is (feed_xid, id): step back to just before the first one
     first: dict[str, tuple[int, int]] = {}
     for mid, xid, did in s.execute(select(Delivery.member_id, Delivery.feed_xid,
                                           Delivery.id).where(Delivery.id.in_(ids))):
         first[mid] = min(first.get(mid, (xid, did)), (xid, did))
+    # members before deliveries, the order an ack takes its locks in: the two take turns
+    # instead of deadlocking, and neither undoes the other's position
+    locked = {mid: s.get(Member, mid, with_for_update={"key_share": True},
+                         populate_existing=True)
+              for mid in sorted(first)}
+    s.execute(update(Delivery).where(Delivery.id.in_(ids)).values(
+        state=PENDING, attempts=0, next_attempt_at=now, lease_until=None,
+        claimed_by=None, delivered_at=None, delivered_by=None))
+    message_log.note_replayed(s, ids)
     for mid, (xid, did) in first.items():
-        m = s.get(Member, mid)
+        m = locked[mid]
         if m is not None and m.push_url is None:
             m.ack_xid, m.ack_cursor = min((m.ack_xid or 0, m.ack_cursor or 0),
                                           (xid, did - 1))
