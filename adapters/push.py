@@ -25,6 +25,8 @@ def _json(body: dict[str, Any], status: int) -> Response:
 
 def create_push_app(adapter: Adapter, hub_keys: Any, path: str = "/hub/events") -> Flask:
     app = Flask("adapter-push")
+    # bounded before the signature is checked: the body is read whole to verify its digest
+    app.config["MAX_CONTENT_LENGTH"] = 1 << 20
     nonces = NonceCache()
     app.extensions["adapter"] = adapter
 

@@ -13,6 +13,7 @@ from hub.console.levels import rank
 from hub.console.models import ConsoleAudit, ConsoleUser, ItemWarning, NoticeHandling
 from hub.domain import states as S
 from hub.domain.delivery import PENDING
+from hub.logs import redact
 from hub.store.models import (
     CaseIssueRow,
     CaseItemHistoryRow,
@@ -265,7 +266,8 @@ def deliveries(s: Session, limit: int = 100, **filters: Any) -> list[dict[str, A
                      .where(Delivery.id.in_(ids.scalar_subquery())).order_by(Delivery.id.desc()))
     return [{"id": d.id, "member": d.member_id, "event_id": eid, "type": etype, "case_id": subj,
              "state": d.state, "attempts": d.attempts, "created_at": d.created_at,
-             "delivered_at": d.delivered_at, "last_error": d.last_error}
+             "delivered_at": d.delivered_at,
+             "last_error": redact(d.last_error) if d.last_error else None}
             for d, eid, etype, subj in rows]
 
 
@@ -283,7 +285,7 @@ def attempts(s: Session, delivery_ids: Iterable[int]) -> dict[int, list[dict[str
                        .order_by(DeliveryAttempt.id)):
         out.setdefault(a.delivery_id, []).append(
             {"at": a.at, "status": a.status_code, "duration_ms": a.duration_ms,
-             "response": (a.response or a.error or "")[:200]})
+             "response": redact((a.response or a.error or "")[:200])})
     return out
 
 
@@ -307,7 +309,8 @@ def endpoint_health(s: Session, since: datetime) -> list[dict[str, Any]]:
         out.append({"member": m.id, "push_url": m.push_url, "disabled": m.push_disabled_at,
                     "reason": m.push_disabled_reason, "attempts": total,
                     "success_pct": round(100.0 * good / total, 1) if total else None,
-                    "last_error": ({"at": last[0], "status": last[1], "error": last[2]}
+                    "last_error": ({"at": last[0], "status": last[1],
+                                    "error": redact(last[2]) if last[2] else None}
                                    if last else None)})
     return out
 
