@@ -29,9 +29,14 @@ ADDRESS_KEYS = frozenset({
     "hjdz", "jzdz", "zz"})
 NAME_KEYS = frozenset({"name", "xm", "psnname", "fullname", "person_name", "contact"})
 
-_ID18 = re.compile(r"(?<![0-9A-Za-z])[0-9]{17}[0-9Xx](?![0-9A-Za-z])")
-_MOBILE = re.compile(r"(?<![0-9])(?:(?:\+|00)?86[- ]?)?1[3-9][0-9]{9}(?![0-9])")
-_LANDLINE = re.compile(r"(?<![0-9])(?:\(0[0-9]{2,3}\)|0[0-9]{2,3}[- ])[0-9]{7,8}(?![0-9])")
+# ID numbers: 18 characters (and the old 15-digit form), also glued to letters ("sfzh3204...")
+_ID18 = re.compile(r"(?<![0-9])[0-9]{17}[0-9Xx](?![0-9])")
+_ID15 = re.compile(r"(?<![0-9])[0-9]{15}(?![0-9])")
+_MOBILE = re.compile(
+    r"(?<![0-9])(?:(?:\+|00)?86[- ]?)?1[3-9][0-9][- ]?[0-9]{4}[- ]?[0-9]{4}(?![0-9])")
+_LANDLINE = re.compile(
+    r"(?<![0-9])(?P<area>\(0[0-9]{2,3}\)|0[0-9]{2,3}[- ]?)(?P<local>[0-9]{3,4}[- ]?[0-9]{4})"
+    r"(?![0-9])")
 _CARD = re.compile(r"(?<![0-9])(?:[0-9]{4}[ -]){3,4}[0-9]{1,7}(?![0-9])|(?<![0-9])[0-9]{16,19}"
                    r"(?![0-9])")
 _CJK = "\u3400-\u9fff"
@@ -60,14 +65,26 @@ def _card(m: re.Match[str]) -> str:
     return digits[:4] + "*" * (len(digits) - 8) + digits[-4:]
 
 
+def _dated(digits: str) -> bool:
+    """Is ``digits`` (YYYYMMDD) a plausible birth date? (An old 15-digit ID has no check
+    character, so its birth date is what tells it from another number.)"""
+    y, m, d = int(digits[:4]), int(digits[4:6]), int(digits[6:8])
+    return 1900 <= y <= 2100 and 1 <= m <= 12 and 1 <= d <= 31
+
+
 def _id(m: re.Match[str]) -> str:
     value = m.group(0)
     return mask(value) if is_valid(value.upper()) else value
 
 
-def _landline(m: re.Match[str]) -> str:
+def _id15(m: re.Match[str]) -> str:
     value = m.group(0)
-    return value[:-8] + "****" + value[-4:]
+    return mask(value) if _dated("19" + value[6:12]) else value
+
+
+def _landline(m: re.Match[str]) -> str:
+    local = m.group("local")
+    return m.group("area") + re.sub(r"[0-9]", "*", local[:-4]) + local[-4:]
 
 
 def redact(text: str) -> str:
@@ -75,6 +92,7 @@ def redact(text: str) -> str:
     if not text:
         return text
     text = _ID18.sub(_id, text)
+    text = _ID15.sub(_id15, text)
     text = _CARD.sub(_card, text)
     text = _MOBILE.sub(lambda m: mask_phone(m.group(0)), text)
     text = _LANDLINE.sub(_landline, text)

@@ -93,3 +93,15 @@ def test_install_puts_the_filter_on_the_root_handlers() -> None:
         assert handler.filters.count(handler.filters[0]) == 1
     finally:
         root.removeHandler(handler)
+
+
+@pytest.mark.parametrize(("text", "masked"), [
+    ("320404900101003", "3204*******1003"),                 # the old 15-digit ID form
+    ("sfzh32040419900101001X", "sfzh3204**********001X"),   # glued to a field name
+    ("138-0000-0001", "138******0001"),
+    ("+86 138 0000 0001", "+86**********0001"),
+    ("0519-8888-0001", "0519-****-0001"),
+    ("051988880001", "0519****0001"),
+])
+def test_separated_glued_old_and_mistyped_forms_are_masked(text: str, masked: str) -> None:
+    assert redact(text) == masked
